@@ -1,0 +1,48 @@
+// mechlab — the command. Dispatches to one function per verb (see verbs.h).
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "verbs.h"
+
+static const CliVerb VERBS[] = {
+    {"version", "print the version", cmd_version},
+};
+#define NVERBS (int)(sizeof VERBS / sizeof VERBS[0])
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "Usage: mechlab <verb> [options]\n"
+            "A mechanistic-interpretability lab: train tiny models, then take them apart.\n\n"
+            "Verbs:\n");
+    for (int i = 0; i < NVERBS; i++) fprintf(f, "  %-12s %s\n", VERBS[i].name, VERBS[i].summary);
+    fprintf(f,
+            "\nOptions:\n"
+            "  -h, --help     show this help\n"
+            "  -V, --version  show the version\n\n"
+            "Every verb takes --help. Exit status: 0 ok, 1 failure, 2 usage error.\n");
+}
+
+int cmd_version(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    printf("mechlab %s\n", MECHLAB_VERSION);
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *verb = argv[1];
+    if (!strcmp(verb, "-h") || !strcmp(verb, "--help") || !strcmp(verb, "help")) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(verb, "-V") || !strcmp(verb, "--version")) return cmd_version(0, NULL);
+    for (int i = 0; i < NVERBS; i++)
+        if (!strcmp(verb, VERBS[i].name)) return VERBS[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "mechlab: '%s' is not a verb. Try 'mechlab --help'.\n", verb);
+    return EXIT_USAGE;
+}

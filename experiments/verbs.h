@@ -1,0 +1,9 @@
+// verbs.h — every verb of the mechlab command, one function each, one file each
+// (experiments/cmd_<verb>.c or experiments/<experiment>.c). Add a verb here and in the table in
+// mechlab.c.
+#ifndef MECHLAB_VERBS_H
+#define MECHLAB_VERBS_H
+
+int cmd_version(int argc, char **argv);
+
+#endif

@@ -1,0 +1,10 @@
+// The benchmark binary (`make bench`): runs every benchmark in turn.
+#include <stdio.h>
+
+#include "bench.h"
+
+int main(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    bench_gemm();
+    return 0;
+}

@@ -1,0 +1,69 @@
+#include "helpers.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+double max_abs_diff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d > m || d != d) m = d;
+    }
+    return m;
+}
+
+void test_allclose(const float *a, const float *b, size_t n, double atol, double rtol,
+                   const char *what, const char *file, int line) {
+    size_t bad = n;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= atol + rtol * fabs((double)b[i]))) {
+            bad = i;
+            break;
+        }
+    }
+    if (bad < n)
+        cr_assert_fail("%s:%d: %s not close: first bad index %zu: %.9g vs %.9g; max |diff| %.3g "
+                "(atol %.3g, rtol %.3g, n %zu)",
+                file, line, what, bad, (double)a[bad], (double)b[bad], max_abs_diff(a, b, n), atol,
+                rtol, n);
+}
+
+int run_cli(const char *args, const char *outdir) {
+    const char *cli = getenv("MECHLAB_CLI");
+    if (!cli) cli = "build/mechlab";
+    size_t n = strlen(cli) + strlen(args) + 2 * strlen(outdir) + 64;
+    char *cmd = malloc(n);
+    snprintf(cmd, n, "%s %s >%s/out.txt 2>%s/err.txt </dev/null", cli, args, outdir, outdir);
+    int st = system(cmd);
+    free(cmd);
+    if (st == -1 || !WIFEXITED(st)) return -1;
+    return WEXITSTATUS(st);
+}
+
+char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    size_t got = fread(buf, 1, (size_t)n, f);
+    buf[got] = '\0';
+    fclose(f);
+    return buf;
+}
+
+void make_tmpdir(char *buf, size_t n) {
+    snprintf(buf, n, "/tmp/mechlab-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(buf), "mkdtemp failed");
+}
+
+void rm_tree(const char *dir) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "rm_tree: could not remove %s\n", dir);
+}

@@ -1,0 +1,33 @@
+// helpers.h — what the Criterion tests share.
+#ifndef MECHLAB_TEST_HELPERS_H
+#define MECHLAB_TEST_HELPERS_H
+
+#include <criterion/criterion.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+// Fails the current test unless |a[i] - b[i]| <= atol + rtol * |b[i]| for every i. The message
+// names `what`, the first bad index with both values, and the max absolute difference overall.
+// NaN anywhere fails.
+#define assert_allclose(a, b, n, atol, rtol) \
+    test_allclose((a), (b), (n), (atol), (rtol), #a, __FILE__, __LINE__)
+void test_allclose(const float *a, const float *b, size_t n, double atol, double rtol,
+                   const char *what, const char *file, int line);
+
+// Max |a[i] - b[i]| over n elements (double).
+double max_abs_diff(const float *a, const float *b, size_t n);
+
+// Runs the mechlab command (path from $MECHLAB_CLI, set by make) with the given argument string
+// through /bin/sh; stdout and stderr go to files under `outdir` (out.txt, err.txt). Returns the
+// exit status, or -1 if it could not be run.
+int run_cli(const char *args, const char *outdir);
+
+// Reads a whole file into a NUL-terminated malloc'd buffer (NULL if unreadable).
+char *read_text(const char *path);
+
+// A fresh empty temporary folder (mkdtemp); caller removes it with rm_tree.
+void make_tmpdir(char *buf, size_t n);
+void rm_tree(const char *dir);
+
+#endif
