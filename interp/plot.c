@@ -314,6 +314,14 @@ int plot_save(const char *path, const Buf *svg) {
     return fileio_write_all(path, svg->p, svg->len);
 }
 
+int plot_label_every(double pitch, double need) {
+    static const int seq[] = {1, 2, 5};
+    for (int mag = 1; mag < 100000000; mag *= 10)
+        for (int k = 0; k < 3; k++)
+            if (seq[k] * mag * pitch >= need) return seq[k] * mag;
+    return 100000000;
+}
+
 // ---- clipping ------------------------------------------------------------------------------
 
 // Liang–Barsky: clips the segment to r in place; returns 0 when nothing of it is inside.
@@ -454,7 +462,8 @@ static int frame_layout(const char *fn, Frame *f, const PlotOpts *o, double righ
         double ylabw;
         if (f->cat_axis == 'y') {
             double pitch = f->area.h / f->ncat;
-            f->cat_every = (int)ceil((PLOT_FS_TICK + 3) / pitch);
+            f->cat_every = f->cat_labels ? (int)ceil((PLOT_FS_TICK + 3) / pitch)
+                                         : plot_label_every(pitch, PLOT_FS_TICK + 3);
             ylabw = f->cat_maxw;
             f->nyt = 0;
         } else {
@@ -467,9 +476,11 @@ static int frame_layout(const char *fn, Frame *f, const PlotOpts *o, double righ
         // x: about one tick per 90 px, fewer while the labels would touch.
         if (f->cat_axis == 'x') {
             double pitch = f->area.w / f->ncat;
-            f->cat_rotated = f->cat_maxw > pitch - 4;
+            // Names are turned upright rather than skipped; indices stay level and thin out
+            // to round numbers (0, 5, 10, ...).
+            f->cat_rotated = f->cat_labels && f->cat_maxw > pitch - 4;
             double need = f->cat_rotated ? PLOT_FS_TICK + 3 : f->cat_maxw + 6;
-            f->cat_every = (int)ceil(need / pitch);
+            f->cat_every = f->cat_labels ? (int)ceil(need / pitch) : plot_label_every(pitch, need);
             double lab_h = f->cat_rotated ? fmin(f->cat_maxw, 0.35 * f->H) + 4 : PLOT_FS_TICK;
             bottom = 10 + 10 + lab_h + (o->xlabel ? 20 : 0);
             f->nxt = 0;
@@ -1123,7 +1134,9 @@ int plot_scatter(Buf *out, const PlotOpts *o, const PlotScatter *sc) {
             if (!in_rect(f.area, px[i], py[i], 0.01)) continue;
             buf_printf(out, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"%.2f\" fill=\"", px[i], py[i], r);
             plot_put_color(out, c);
-            buf_puts(out, "\" fill-opacity=\"0.85\"/>\n");
+            // A faint outline keeps pale colours (the white middle of a diverging map) visible.
+            buf_puts(out, "\" fill-opacity=\"0.9\" stroke=\"#000\" stroke-opacity=\"0.35\" "
+                          "stroke-width=\"0.6\"/>\n");
         }
         buf_puts(out, "</g>\n");
         if (sc->labels) {

@@ -28,16 +28,6 @@ static double labels_maxw(const char *const *labels, int count) {
     return w;
 }
 
-// Every how many cells a label fits, from the 1-2-5 sequence so index labels land on round
-// numbers (0, 5, 10, ...).
-static int label_every(double pitch, double need) {
-    static const int seq[] = {1, 2, 5};
-    for (int mag = 1; mag < 100000000; mag *= 10)
-        for (int k = 0; k < 3; k++)
-            if (seq[k] * mag * pitch >= need) return seq[k] * mag;
-    return 100000000;
-}
-
 // Black or white, whichever reads better on the cell colour (by relative luminance).
 static const char *ink_on(PlotColor c) {
     double r = (c >> 16) & 255u, g = (c >> 8) & 255u, b = c & 255u;
@@ -73,7 +63,8 @@ int plot_heatmap(Buf *out, const PlotOpts *o, const PlotHeatmap *h) {
         cw = floor(fmin(fmax(fit, 3), 40));
         W = (int)ceil(left + cw * C + right);
     }
-    int rotated = collab_w > cw - 4;
+    // Column names are turned upright rather than skipped; indices stay level and thin out.
+    int rotated = h->col_labels && collab_w > cw - 4;
     double collab_h = rotated ? fmin(collab_w, 0.35 * (o->height ? H : 600)) : PLOT_FS_TICK;
     double bottom = 10 + 8 + collab_h + 4 + (o->xlabel ? 20 : 0);
     if (o->height) {
@@ -132,13 +123,15 @@ int plot_heatmap(Buf *out, const PlotOpts *o, const PlotHeatmap *h) {
 
     char lab[256];
     buf_puts(out, "<g class=\"yticks\">\n");
-    int every = label_every(ch, PLOT_FS_TICK + 2);
+    int every = h->row_labels ? (int)ceil((PLOT_FS_TICK + 2) / ch)
+                              : plot_label_every(ch, PLOT_FS_TICK + 2);
     for (int i = 0; i < R; i += every) {
         axis_label(lab, sizeof lab, h->row_labels, i);
         plot_text(out, a.x - 6, a.y + (i + 0.5) * ch + 0.35 * PLOT_FS_TICK, 0, "end", NULL, lab);
     }
     buf_puts(out, "</g>\n<g class=\"xticks\">\n");
-    every = label_every(cw, rotated ? PLOT_FS_TICK + 2 : collab_w + 6);
+    double need = rotated ? PLOT_FS_TICK + 2 : collab_w + 6;
+    every = h->col_labels ? (int)ceil(need / cw) : plot_label_every(cw, need);
     for (int j = 0; j < C; j += every) {
         axis_label(lab, sizeof lab, h->col_labels, j);
         double cx = a.x + (j + 0.5) * cw, by = a.y + a.h + 8;

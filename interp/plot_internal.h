@@ -64,4 +64,8 @@ int plot_check_size(const char *fn, const PlotOpts *o, int defw, int defh, int *
 // Tick label for a value on an axis (log axes format by value; linear ones by step).
 void plot_axis_tick_label(char *out, size_t n, const PlotAxis *a, double v, double step);
 
+// Show every k-th of a row of labels `pitch` pixels apart that each need `need` pixels; k from
+// 1, 2, 5, 10, 20, ... so that index labels land on round numbers.
+int plot_label_every(double pitch, double need);
+
 #endif
