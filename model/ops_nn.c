@@ -22,18 +22,28 @@ void linear_forward(float *out, const float *inp, const float *w, const float *b
     gemm(false, false, N, O, I, inp, I, w, O, out, O, b != NULL);
 }
 
+// Column reductions work on blocks of this many columns: each column is summed over the rows in
+// order n = 0..N-1 into a local accumulator and added to the gradient once, so a second backward
+// adds exactly the same value again, and the row-major walk stays cache-friendly.
+#define COL_BLOCK 64
+
 typedef struct {
     float *db;
     const float *dout;
     int N, O;
 } BiasSumArgs;
 
-// db[o] += Σ_n dout[n,o] for o in [o0,o1): rows in order n = 0..N-1 for every column.
+// db[o] += Σ_n dout[n,o] for o in [o0,o1)
 static void bias_sum_cols(const void *p, size_t o0, size_t o1) {
     const BiasSumArgs *a = p;
-    for (int n = 0; n < a->N; n++) {
-        const float *row = a->dout + (size_t)n * a->O;
-        for (size_t o = o0; o < o1; o++) a->db[o] += row[o];
+    for (size_t c0 = o0; c0 < o1; c0 += COL_BLOCK) {
+        size_t m = o1 - c0 < COL_BLOCK ? o1 - c0 : COL_BLOCK;
+        float acc[COL_BLOCK] = {0};
+        for (int n = 0; n < a->N; n++) {
+            const float *row = a->dout + (size_t)n * a->O + c0;
+            for (size_t j = 0; j < m; j++) acc[j] += row[j];
+        }
+        for (size_t j = 0; j < m; j++) a->db[c0 + j] += acc[j];
     }
 }
 
@@ -71,12 +81,13 @@ void posembed_forward(float *out, const float *W_pos, int B, int T, int D) {
         memcpy(out + (size_t)b * T * D, W_pos, sizeof(float) * (size_t)T * D);
 }
 
-// dW_pos[T,D] += Σ_b dout[b, :, :], batches added in order b = 0..B-1.
+// dW_pos[T,D] += Σ_b dout[b, :, :], batches summed in order b = 0..B-1, then added once.
 void posembed_backward(float *dW_pos, const float *dout, int B, int T, int D) {
     size_t n = (size_t)T * D;
-    for (int b = 0; b < B; b++) {
-        const float *d = dout + (size_t)b * n;
-        for (size_t i = 0; i < n; i++) dW_pos[i] += d[i];
+    for (size_t i = 0; i < n; i++) {
+        float s = 0.0f;
+        for (int b = 0; b < B; b++) s += dout[(size_t)b * n + i];
+        dW_pos[i] += s;
     }
 }
 
@@ -157,12 +168,20 @@ static void ln_backward_rows(const void *p, size_t n0, size_t n1) {
 static void ln_backward_cols(const void *p, size_t i0, size_t i1) {
     const LnBackwardArgs *a = p;
     int D = a->D;
-    for (int n = 0; n < a->N; n++) {
-        const float *x = a->inp + (size_t)n * D, *d = a->dout + (size_t)n * D;
-        float m = a->mean[n], sc = a->scale[n];
-        for (size_t i = i0; i < i1; i++) {
-            if (a->dw) a->dw[i] += d[i] * ((x[i] - m) / sc);
-            if (a->db) a->db[i] += d[i];
+    for (size_t c0 = i0; c0 < i1; c0 += COL_BLOCK) {
+        size_t m = i1 - c0 < COL_BLOCK ? i1 - c0 : COL_BLOCK;
+        float aw[COL_BLOCK] = {0}, ab[COL_BLOCK] = {0};
+        for (int n = 0; n < a->N; n++) {
+            const float *x = a->inp + (size_t)n * D + c0, *d = a->dout + (size_t)n * D + c0;
+            float mu = a->mean[n], sc = a->scale[n];
+            for (size_t j = 0; j < m; j++) {
+                aw[j] += d[j] * ((x[j] - mu) / sc);
+                ab[j] += d[j];
+            }
+        }
+        for (size_t j = 0; j < m; j++) {
+            if (a->dw) a->dw[c0 + j] += aw[j];
+            if (a->db) a->db[c0 + j] += ab[j];
         }
     }
 }
