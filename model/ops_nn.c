@@ -1,9 +1,9 @@
 // ops_nn.c — dense ops: linear, embeddings, LayerNorm, ReLU, GELU, softmax, losses.
 //
 // Matrix products go through gemm(). Row-wise and elementwise loops run on the pool in fixed
-// ranges (ops_internal.h), each range owning its rows; reductions across rows (db, dw of
-// LayerNorm, dW_pos) are split by column instead, so every output is summed over rows in the
-// same order whatever the thread count.
+// ranges (ops_internal.h), each range owning its rows; reductions across rows (db of linear,
+// dw and db of LayerNorm) are split by column instead, and the small ones (dW_pos, dW_E) run
+// serially, so every output is summed over rows in the same order whatever the thread count.
 #include <math.h>
 #include <string.h>
 
