@@ -498,6 +498,22 @@ static int frame_layout(const char *fn, Frame *f, const PlotOpts *o, double righ
                 target--;
             }
         }
+        // Equal aspect: one step on both axes, so grid cells are squares (the coarser step,
+        // which fits wherever the finer one did).
+        if (o->equal_aspect && !f->cat_axis && !f->ax.log && !f->ay.log && f->xstep != f->ystep &&
+            f->xstep > 0 && f->ystep > 0) {
+            int to_x = f->xstep < f->ystep;
+            double st = fmax(f->xstep, f->ystep), step;
+            PlotAxis *a = to_x ? &f->ax : &f->ay;
+            double t[PLOT_MAX_TICKS];
+            int nt = plot_ticks(a->lo, a->hi, (int)lround((a->hi - a->lo) / st), t, PLOT_MAX_TICKS,
+                                &step);
+            if (nt >= 2 && fabs(step - st) <= 1e-9 * st) {
+                memcpy(to_x ? f->xt : f->yt, t, sizeof(double) * (size_t)nt);
+                *(to_x ? &f->nxt : &f->nyt) = nt;
+                *(to_x ? &f->xstep : &f->ystep) = step;
+            }
+        }
     }
     f->ax.p0 = f->area.x;
     f->ax.p1 = f->area.x + f->area.w;

@@ -850,6 +850,16 @@ Test(plot, scatter_equal_aspect_and_log_axes) {
     const char *c0 = elem_with(b.p, "<circle"), *c1 = elem_with(c0 + 1, "<circle");
     double dx = attr_d(c1, "cx") - attr_d(c0, "cx"), dy = attr_d(c0, "cy") - attr_d(c1, "cy");
     CLOSE(dx / 4, dy / 1, 0.02);  // pixels per unit the same on both axes
+    // ... and one tick step on both, so the grid is square: read two neighbouring labels each.
+    double tx[2], ty[2];
+    const char *xt = strstr(b.p, "<g class=\"xticks\">"), *yt = strstr(b.p, "<g class=\"yticks\">");
+    for (int k = 0; k < 2; k++) {
+        xt = strchr(strstr(xt + 1, "<text"), '>') + 1;
+        yt = strchr(strstr(yt + 1, "<text"), '>') + 1;
+        tx[k] = strtod(xt, NULL);
+        ty[k] = strtod(yt, NULL);
+    }
+    CLOSE(tx[1] - tx[0], ty[1] - ty[0], 1e-9);
     float lx[3] = {10, 100, 1000}, ly[3] = {1, 2, 3};
     PlotScatter ls = {.x = lx, .y = ly, .n = 3};
     PlotOpts lo = {.log_x = 1};
