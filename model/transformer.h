@@ -44,7 +44,7 @@
 // flows downstream. Otherwise its memory is never touched (its pages are never faulted in).
 // Besides the hook points, tf_act() also returns "logits" [B,T,V], "probs" [B,T,V] (softmax of
 // the logits) and "losses" [B,T] (per-token loss, 0 where the target is ignored; only after a
-// forward with targets).
+// forward with targets), and the LayerNorm means ("blocks.{l}.ln1.mean" [B,T], ...).
 //
 // Hooks and gradients: forward hooks may overwrite activations; everything downstream (forward
 // and backward) then uses the patched values, so gradients at and downstream of a patched point

@@ -377,6 +377,9 @@ Test(transformer, bad_inputs_fail_with_a_message) {
     cr_assert(strstr(err_msg(), "target 11"), "%s", err_msg());
     tg[2] = -1;  // ignored: fine
     cr_assert_eq(tf_forward(m, tok, tg, 2, 4, NULL, NULL), 0, "%s", err_msg());
+    cr_assert_eq(tf_forward(m, tok, tg, 1, 1, NULL, &loss), 0, "%s", err_msg());  // smallest
+    cr_assert(isfinite(loss) && loss > 0);
+    cr_assert_eq(tf_backward(m, NULL), 0, "%s", err_msg());
     cr_assert_eq(tf_forward(m, tok, tg, 1, 9, NULL, NULL), -1);  // T > n_ctx
     cr_assert(strstr(err_msg(), "sequence length 9") && strstr(err_msg(), "n_ctx"), "%s",
               err_msg());
