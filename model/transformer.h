@@ -27,7 +27,8 @@
 //   blocks.{l}.ln1.hook_scale [B,T,1], blocks.{l}.ln1.hook_normalized [B,T,D]     (LN only)
 //   blocks.{l}.attn.hook_q, hook_k, hook_v                        [B,T,H,dh]
 //   blocks.{l}.attn.hook_attn_scores, hook_pattern                [B,H,T,T]  (query-major;
-//                                                  masked scores are -inf, pattern 0 there)
+//           masked scores are -inf, pattern 0 there; z never reads entries above the diagonal,
+//           so writing them has no effect and their gradient is 0)
 //   blocks.{l}.attn.hook_z                                        [B,T,H,dh]
 //   blocks.{l}.attn.hook_result                                   [B,T,H,D]  (see below)
 //   blocks.{l}.hook_attn_out                                      [B,T,D]
