@@ -23,8 +23,9 @@
 // so a large common offset (a residual stream far from the origin) costs no precision, as the
 // one-pass Σxxᵀ − n·μμᵀ would. Because chunk boundaries do not depend on how the caller splits
 // the rows, any batching gives a bit-identical result; the scatter is threaded with a fixed
-// reduction order (linalg_syrk), so any thread count does too. Memory: about 3·d² doubles, plus
-// PCA_CHUNK·d; none of it grows with n.
+// reduction order (linalg_syrk), so any thread count does too. Memory: 2·d² doubles held (the
+// scatter and the components) plus PCA_CHUNK·d, and 3·d² more while pca_finish runs; none of it
+// grows with n.
 //
 // Sign convention: an eigenvector's sign is arbitrary, so each component is flipped to make its
 // largest-|loading| entry positive (the first such entry on an exact tie). Runs then agree, and
