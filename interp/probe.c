@@ -581,8 +581,8 @@ static int fit_ridge(const Probe *p, double *theta, double *loss, const float *X
         for (int i = 0; i < d; i++) memcpy(G + (size_t)i * d, S + (size_t)i * D, (size_t)(i + 1) * sizeof *G);
         rc = linalg_cholesky(G, G, d);
         if (rc)
-            err_set("probe: ridge system is singular (collinear or too few train rows for %d "
-                    "features); use l2 > 0", d);
+            err_set("probe: ridge system is singular (collinear features, or fewer train rows "
+                    "than the %d features) at l2 = %g; use a larger l2", d, l2);
     }
     if (!rc) {
         linalg_cholesky_solve(B, G, d, T);
