@@ -1,0 +1,38 @@
+// gemm_kernel.h — the register-tile micro-kernel behind gemm() (internal to model/gemm*.c and the
+// benchmark; everyone else calls gemm()).
+//
+// A micro-kernel computes one GEMM_MR × nr tile of C from packed panels:
+//   c[i*ldc + j] (+)= Σ_{k<kc} a[k*GEMM_MR + i] · b[k*nr + j]      i < GEMM_MR, j < nr
+// a is an MR-row panel of op(A) stored k-major, b an nr-column panel of op(B) stored k-major,
+// both 32-byte aligned. With load_c the tile starts from C (the sum continues), else from zero.
+// Every element is the same chain of multiply-adds in k order, whatever its place in the tile.
+//
+// Several variants of one source are compiled (baseline, AVX2+FMA on x86-64) and the best one
+// the CPU supports is picked once at run time; nr depends on the variant.
+#ifndef MECHLAB_GEMM_KERNEL_H
+#define MECHLAB_GEMM_KERNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define GEMM_MR 6       // rows of the register tile (every variant)
+#define GEMM_NR_MAX 16  // the widest nr of any variant
+
+typedef void (*gemm_kernel_fn)(int kc, const float *a, const float *b, float *c, size_t ldc,
+                               bool load_c);
+
+typedef struct {
+    const char *name;   // "avx2+fma", "generic", ...
+    int nr;             // columns of the register tile (8 or 16)
+    gemm_kernel_fn fn;  // the micro-kernel
+    // Register-only multiply-add loop in the same vector width and target as fn (the benchmark's
+    // peak figure): `iters` iterations of fma_flops_per_iter flops; returns a value that depends
+    // on all of them so the loop is not optimised away.
+    float (*fma_loop)(long iters, float x);
+    int fma_flops_per_iter;
+} GemmKernel;
+
+// The variant for this CPU (chosen on first call, thread-safe).
+const GemmKernel *gemm_kernel(void);
+
+#endif
