@@ -3,28 +3,31 @@
 // The scheme (Goto / BLIS). For a slab of C (all of it on one thread):
 //
 //   for jc over N in steps of NC                      B block  kc × nc   (L3)
-//     for pc over K in steps of KC                    ─ fixed KC: the reduction order
+//     for pc over K in steps of KC
 //       pack op(B)[pc:pc+kc, jc:jc+nc] into nr-column panels, k-major, zero-padded
 //       for ic over M in steps of MC                  A block  mc × kc   (L2)
 //         pack op(A)[ic:ic+mc, pc:pc+kc] into MR-row panels, k-major, zero-padded
 //         for jr over nc in steps of nr               B panel  kc × nr   (L1)
 //           for ir over mc in steps of MR             A panel  MR × kc   (streams from L2)
-//             C[MR × nr tile] (+)= A panel · B panel   (gemm_kernel.c: registers)
+//             C[MR × nr tile] (+)= A panel · B panel   (gemm_tile.h: registers)
 //
 // Packing is where the transposes go: op(A) and op(B) are read through (row, column) strides,
 // so all four variants feed one micro-kernel that only ever sees unit-stride panels. The packed
 // panels are zero-padded to whole tiles, so an edge tile runs the same kernel (into a small
-// scratch tile that is then copied out) and costs no special code.
+// scratch tile that is then copied out) and needs no code of its own.
 //
 // Sizes (Zen 4: 32 KB L1d, 1 MB L2 per core, shared L3): KC = 256 makes one B panel 256×16×4 =
-// 16 KB (half of L1, it is reused by every A panel of the block) and one A panel 6 KB; MC = 144
+// 16 KB (half of L1; it is reused by every A panel of the block) and one A panel 6 KB; MC = 144
 // makes the A block 144 KB of L2; NC = 3072 keeps the B block (3 MB) in L3 and, for the shapes
-// mechlab uses, means B is packed once per kc step.
+// mechlab uses, means B is packed once per kc step. The register tile is 6 × 16 (AVX2, NEON)
+// or 6 × 8 (SSE2); gemm_tile.h says why.
 //
-// Reduction order: C[i,j] is one chain of multiply-adds over k = 0..K-1 in order, continued
-// across the KC steps through C itself (the kernel reloads the tile). The blocking of K does not
-// depend on the thread count or on where the element sits in a slab or tile, so results are
-// bit-identical for any number of threads. (With accumulate, the old C starts the chain.)
+// Reduction order: C[i,j] is one chain of multiply-adds over k = 0..K-1 in order, in float,
+// carried across the KC steps through C itself (the kernel reloads the tile and goes on; with
+// accumulate the old C starts the chain). No partial sums are ever combined, so the result
+// depends neither on KC nor on how C is cut into slabs and tiles: it is bit-identical for any
+// number of threads. It differs from gemm_ref's only by FMA rounding (and, with accumulate, by
+// adding C first rather than last).
 //
 // Threads: C is split into slabs of whole rows (or columns, when N > M), one pool task each,
 // each running the scheme above with its own packing buffers. A slab re-packs the operand it
@@ -47,9 +50,9 @@
 #define KC 256
 #define MC 144   // multiple of GEMM_MR
 #define NC 3072  // multiple of every nr
-// Below this many flops a problem is done on the calling thread: waking the pool costs tens of
-// microseconds, which is what a 2×64×64×64 multiply takes in total.
-#define GEMM_MIN_PAR_FLOPS 4.0e6
+// Below this many flops a problem is done on the calling thread: a pool_for costs 35-65 µs here
+// (waking sleeping workers), about what a 160×160×160 multiply takes on one core.
+#define GEMM_MIN_PAR_FLOPS 1.0e7
 // Row (column) slabs per thread: more than one evens out threads that are slowed by other
 // processes, at the price of re-packing the shared operand once more per slab.
 #define SLABS_PER_THREAD 2

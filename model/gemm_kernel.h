@@ -3,12 +3,13 @@
 //
 // A micro-kernel computes one GEMM_MR × nr tile of C from packed panels:
 //   c[i*ldc + j] (+)= Σ_{k<kc} a[k*GEMM_MR + i] · b[k*nr + j]      i < GEMM_MR, j < nr
-// a is an MR-row panel of op(A) stored k-major, b an nr-column panel of op(B) stored k-major,
-// both 32-byte aligned. With load_c the tile starts from C (the sum continues), else from zero.
+// a is an MR-row panel of op(A) stored k-major, b an nr-column panel of op(B) stored k-major
+// (any alignment). With load_c the tile starts from C (the sum continues), else from zero.
 // Every element is the same chain of multiply-adds in k order, whatever its place in the tile.
 //
-// Several variants of one source are compiled (baseline, AVX2+FMA on x86-64) and the best one
-// the CPU supports is picked once at run time; nr depends on the variant.
+// The body is written once (model/gemm_tile.h) and compiled in variants: "generic" for whatever
+// the build targets (SSE2 on x86-64, NEON on AArch64, ...) and, on x86-64, "avx2+fma" whatever
+// the build flags; the best one the CPU supports is picked at run time. nr depends on the variant.
 #ifndef MECHLAB_GEMM_KERNEL_H
 #define MECHLAB_GEMM_KERNEL_H
 
@@ -16,7 +17,7 @@
 #include <stddef.h>
 
 #define GEMM_MR 6       // rows of the register tile (every variant)
-#define GEMM_NR_MAX 16  // the widest nr of any variant
+#define GEMM_NR_MAX 16  // the widest nr of any variant (gemm.c sizes scratch with it)
 
 typedef void (*gemm_kernel_fn)(int kc, const float *a, const float *b, float *c, size_t ldc,
                                bool load_c);
@@ -32,7 +33,12 @@ typedef struct {
     int fma_flops_per_iter;
 } GemmKernel;
 
-// The variant for this CPU (chosen on first call, thread-safe).
+// The variant gemm() uses: the best this CPU supports, chosen on first call (thread-safe).
 const GemmKernel *gemm_kernel(void);
+
+// For tests and benchmarks: makes gemm() use the variant called `name` ("generic" always
+// exists). Returns 0, or -1 (err_set) if it is not compiled in or the CPU lacks it. Not to be
+// called while a gemm() is running.
+int gemm_kernel_select(const char *name);
 
 #endif

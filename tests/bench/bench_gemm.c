@@ -3,6 +3,7 @@
 // runs (the machine may be shared), reported as GFLOP/s = 2·M·N·K / seconds.
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bench.h"
 #include "model/gemm.h"
@@ -112,6 +113,14 @@ void bench_gemm(void) {
     for (int v = 1; v < 4; v++)
         printf("bench gemm impl=fast M=512 N=512 K=512 threads=1 gflops=%.2f ta=%d tb=%d\n",
                gflops(gemm, v & 1, v & 2, 512, 512, 512, 1000), v & 1, (v & 2) != 0);
+    // The portable baseline variant (what a CPU without AVX2 gets), when it is not the default.
+    if (strcmp(k->name, "generic") != 0 && gemm_kernel_select("generic") == 0) {
+        printf("bench fma_peak threads=1 gflops=%.2f kernel=generic\n", fma_peak(1));
+        pool_set_threads(1);
+        printf("bench gemm impl=fast M=512 N=512 K=512 threads=1 gflops=%.2f kernel=generic\n",
+               gflops(gemm, false, false, 512, 512, 512, 1000));
+        gemm_kernel_select(k->name);
+    }
     pool_set_threads(all);
     printf("bench gemm_512 threads=1 fraction_of_peak=%.3f speedup_over_ref=%.1f\n",
            fast512 / peak1, fast512 / ref512);
