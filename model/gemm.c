@@ -63,25 +63,47 @@ static inline int imin(int a, int b) { return a < b ? a : b; }
 
 // Packs rows [0,m) × columns [0,kc) of X, element (i,k) at x[i*rs + k*cs], into panels of r rows:
 // panel p holds rows p·r .. p·r+r-1 as dst[p·r·kc + k·r + i]; rows past m are zeros.
-// Used for op(A) (rows = i) and for op(B)ᵀ (rows = j); the two loop orders keep the reads
-// sequential whichever stride is 1.
-static void pack_panels(float *restrict dst, const float *restrict x, size_t rs, size_t cs,
-                        int m, int kc, int r) {
-    for (int p = 0; p < m; p += r) {
-        int rows = imin(r, m - p);
-        const float *xp = x + (size_t)p * rs;
-        float *d = dst + (size_t)p * kc;
-        if (rs == 1) {  // a panel column (fixed k) is contiguous in X
-            for (int k = 0; k < kc; k++) {
-                memcpy(d + (size_t)k * r, xp + (size_t)k * cs, sizeof(float) * rows);
-                for (int i = rows; i < r; i++) d[(size_t)k * r + i] = 0.0f;
-            }
-        } else {  // a row is contiguous in X (cs == 1): walk the rows side by side along k
-            for (int k = 0; k < kc; k++) {
-                for (int i = 0; i < rows; i++) d[(size_t)k * r + i] = xp[i * rs + (size_t)k * cs];
-                for (int i = rows; i < r; i++) d[(size_t)k * r + i] = 0.0f;
-            }
+// Used for op(A) (rows = i, r = MR) and for op(B)ᵀ (rows = j, r = nr). Packing is a copy, but a
+// copy of every operand element and must cost next to nothing per element: r is a constant in
+// each instance (pack_panels switches on it), so the inner loops unroll into plain moves.
+static inline __attribute__((always_inline)) void pack_r(float *restrict dst, const float *x,
+                                                         size_t rs, size_t cs, int m, int kc,
+                                                         const int r) {
+    const int full = m / r * r;  // rows in whole panels
+    if (rs == 1) {
+        // A panel column (fixed k) is contiguous in X, and so is the block's: sweep k outside,
+        // so X is read row by row (walking it panel by panel would hop by cs every step and,
+        // for power-of-two cs, thrash one L1 set).
+        for (int k = 0; k < kc; k++)
+            for (int p = 0; p < full; p += r)
+                memcpy(dst + (size_t)p * kc + (size_t)k * r, x + (size_t)k * cs + p,
+                       sizeof(float) * r);
+    } else if (cs == 1) {
+        // Rows are contiguous along k: walk a panel's r rows side by side.
+        for (int p = 0; p < full; p += r) {
+            const float *row[GEMM_NR_MAX];
+            for (int i = 0; i < r; i++) row[i] = x + (size_t)(p + i) * rs;
+            float *restrict d = dst + (size_t)p * kc;
+            for (int k = 0; k < kc; k++)
+                GEMM_UNROLL for (int i = 0; i < r; i++) d[(size_t)k * r + i] = row[i][k];
         }
+    }
+    if (full < m) {  // the last, partial panel: element by element, zeros past m
+        float *restrict d = dst + (size_t)full * kc;
+        for (int k = 0; k < kc; k++)
+            for (int i = 0; i < r; i++)
+                d[(size_t)k * r + i] =
+                    full + i < m ? x[(size_t)(full + i) * rs + (size_t)k * cs] : 0.0f;
+    }
+}
+
+static void pack_panels(float *restrict dst, const float *x, size_t rs, size_t cs, int m, int kc,
+                        int r) {
+    switch (r) {
+    case GEMM_MR: pack_r(dst, x, rs, cs, m, kc, GEMM_MR); break;
+    case 8: pack_r(dst, x, rs, cs, m, kc, 8); break;
+    case 16: pack_r(dst, x, rs, cs, m, kc, 16); break;
+    default: pack_r(dst, x, rs, cs, m, kc, r); break;
     }
 }
 

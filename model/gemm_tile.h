@@ -39,21 +39,13 @@
 #define TILE_NR (TILE_NV * TILE_LANES)
 typedef float vec __attribute__((vector_size(TILE_VEC_BYTES)));
 
-// Full unrolling of the short loops over the tile, so acc[][] becomes registers (at -O2 neither
-// compiler does it by itself). In a macro so that a loop still reads as one line.
-#if defined(__clang__)
-#define UNROLL _Pragma("clang loop unroll(full)")
-#else
-#define UNROLL _Pragma("GCC unroll 16")
-#endif
-
 // c[i*ldc + j] (+)= Σ_k a[k*MR + i] · b[k*NR + j] for the MR × NR tile (see gemm_kernel.h).
 // memcpy is the portable unaligned, alias-safe vector load and store; it compiles to one move.
 TILE_TARGET static void tile_kernel(int kc, const float *restrict a, const float *restrict b,
                                     float *restrict c, size_t ldc, bool load_c) {
     vec acc[GEMM_MR][TILE_NV];
-    UNROLL for (int i = 0; i < GEMM_MR; i++)
-        UNROLL for (int v = 0; v < TILE_NV; v++) {
+    GEMM_UNROLL for (int i = 0; i < GEMM_MR; i++)
+        GEMM_UNROLL for (int v = 0; v < TILE_NV; v++) {
             if (load_c)
                 memcpy(&acc[i][v], c + i * ldc + v * TILE_LANES, sizeof(vec));
             else
@@ -61,14 +53,14 @@ TILE_TARGET static void tile_kernel(int kc, const float *restrict a, const float
         }
     for (int k = 0; k < kc; k++) {
         vec bv[TILE_NV];
-        UNROLL for (int v = 0; v < TILE_NV; v++)
+        GEMM_UNROLL for (int v = 0; v < TILE_NV; v++)
             memcpy(&bv[v], b + (size_t)k * TILE_NR + v * TILE_LANES, sizeof(vec));
         const float *ak = a + (size_t)k * GEMM_MR;
-        UNROLL for (int i = 0; i < GEMM_MR; i++)
-            UNROLL for (int v = 0; v < TILE_NV; v++) acc[i][v] += bv[v] * ak[i];
+        GEMM_UNROLL for (int i = 0; i < GEMM_MR; i++)
+            GEMM_UNROLL for (int v = 0; v < TILE_NV; v++) acc[i][v] += bv[v] * ak[i];
     }
-    UNROLL for (int i = 0; i < GEMM_MR; i++)
-        UNROLL for (int v = 0; v < TILE_NV; v++)
+    GEMM_UNROLL for (int i = 0; i < GEMM_MR; i++)
+        GEMM_UNROLL for (int v = 0; v < TILE_NV; v++)
             memcpy(c + i * ldc + v * TILE_LANES, &acc[i][v], sizeof(vec));
 }
 
@@ -78,11 +70,11 @@ TILE_TARGET static void tile_kernel(int kc, const float *restrict a, const float
 TILE_TARGET static float tile_fma_loop(long iters, float x) {
     vec acc[GEMM_MR * TILE_NV];
     vec m = (vec){0} + (1.0f - 1e-4f * x), d = (vec){0} + 1e-3f * x;
-    UNROLL for (int i = 0; i < GEMM_MR * TILE_NV; i++) acc[i] = (vec){0} + (float)i * x;
+    GEMM_UNROLL for (int i = 0; i < GEMM_MR * TILE_NV; i++) acc[i] = (vec){0} + (float)i * x;
     for (long n = 0; n < iters; n++)
-        UNROLL for (int i = 0; i < GEMM_MR * TILE_NV; i++) acc[i] = acc[i] * m + d;
+        GEMM_UNROLL for (int i = 0; i < GEMM_MR * TILE_NV; i++) acc[i] = acc[i] * m + d;
     vec s = acc[0];
-    UNROLL for (int i = 1; i < GEMM_MR * TILE_NV; i++) s += acc[i];
+    GEMM_UNROLL for (int i = 1; i < GEMM_MR * TILE_NV; i++) s += acc[i];
     float r = 0;
     for (int j = 0; j < TILE_LANES; j++) r += s[j];
     return r;
