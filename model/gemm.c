@@ -40,7 +40,6 @@
 #include "gemm.h"
 
 #include <pthread.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +65,7 @@ static inline int imin(int a, int b) { return a < b ? a : b; }
 // Used for op(A) (rows = i, r = MR) and for op(B)ᵀ (rows = j, r = nr). Packing is a copy, but a
 // copy of every operand element and must cost next to nothing per element: r is a constant in
 // each instance (pack_panels switches on it), so the inner loops unroll into plain moves.
+// One of rs, cs is always 1 (X is row-major, read as itself or as its transpose).
 static inline __attribute__((always_inline)) void pack_r(float *restrict dst, const float *x,
                                                          size_t rs, size_t cs, int m, int kc,
                                                          const int r) {

@@ -85,11 +85,12 @@ void bench_gemm(void) {
     printf("bench fma_peak threads=1 gflops=%.2f kernel=%s\n", peak1, k->name);
     if (all > 1) printf("bench fma_peak threads=%d gflops=%.2f kernel=%s\n", all, fma_peak(all), k->name);
 
-    // M×N×K: square, then transformer shapes (T=4096 tokens: one head's QKᵀ-sized product, the
-    // MLP's down and up projections with d_model 256, d_mlp 1024).
-    const int shapes[][3] = {{64, 64, 64},       {128, 128, 128},    {256, 256, 256},
-                             {512, 512, 512},    {1024, 1024, 1024}, {4096, 64, 64},
-                             {4096, 256, 1024}, {4096, 1024, 256}};
+    // M×N×K: square, then transformer shapes: one head's pattern·V at T = 64, d_head = 16; then
+    // T = 4096 tokens through a 64-wide projection and the MLP's down and up projections
+    // (d_model 256, d_mlp 1024).
+    const int shapes[][3] = {{64, 64, 64},     {128, 128, 128},  {256, 256, 256},
+                             {512, 512, 512},  {1024, 1024, 1024}, {64, 16, 64},
+                             {4096, 64, 64},   {4096, 256, 1024}, {4096, 1024, 256}};
     const double ref_max = 512.0 * 512 * 512;  // the reference loop only up to 512³ work
     double fast512 = 0, ref512 = 0;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
