@@ -6,6 +6,10 @@
 #include "verbs.h"
 
 static const CliVerb VERBS[] = {
+    {"train", "train a model on a dataset (mechlab train transformer --help)", cmd_train},
+    {"inspect", "a checkpoint's config, training state and tensors", cmd_inspect},
+    {"eval", "next-token loss of a checkpoint on token sequences (.npy)", cmd_eval},
+    {"hooks", "list a transformer's hook points with their shapes", cmd_hooks},
     {"version", "print the version", cmd_version},
 };
 #define NVERBS (int)(sizeof VERBS / sizeof VERBS[0])
