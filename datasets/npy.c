@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "model/buf.h"
+#include "model/bytes.h"
 #include "model/err.h"
 
 static const size_t dtype_sizes[] = {1, 1, 1, 2, 2, 4, 4, 8, 8, 2, 4, 8};
@@ -26,23 +27,6 @@ size_t npy_dtype_size(NpyDtype d) {
 
 const char *npy_dtype_name(NpyDtype d) {
     return (int)d >= 0 && (int)d < N_DTYPES ? dtype_codes[d] : "?";
-}
-
-static int host_is_le(void) {
-    const uint16_t x = 1;
-    unsigned char b;
-    memcpy(&b, &x, 1);
-    return b == 1;
-}
-
-static void swap_bytes(void *p, size_t count, size_t size) {
-    unsigned char *c = p;
-    for (size_t i = 0; i < count; i++, c += size)
-        for (size_t a = 0, b = size - 1; a < b; a++, b--) {
-            unsigned char t = c[a];
-            c[a] = c[b];
-            c[b] = t;
-        }
 }
 
 void npy_free(NpyArray *a) {

@@ -9,6 +9,7 @@
 #include "model/err.h"
 #include "model/fileio.h"
 #include "model/pool.h"
+#include "train/tf_checkpoint.h"
 #include "train/tf_train.h"
 #include "verbs.h"
 

@@ -19,6 +19,11 @@
 //     ...
 //     json_free(&doc);
 // All values and strings live in the document's arena and die with json_free.
+//
+// Memory: a value takes 40 bytes, and the children of an open container are held once more on
+// the parser's stack until it closes, so the worst case is a text of tiny values ("[0,0,0,...]")
+// at about 40 bytes of memory per byte of text (measured: 10 MB -> 400 MB peak). Callers that
+// parse untrusted text cap its length first (safetensors: ST_MAX_HEADER).
 #ifndef MECHLAB_JSON_H
 #define MECHLAB_JSON_H
 

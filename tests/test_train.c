@@ -38,10 +38,6 @@ static TfTrainSpec tiny_spec(const char *out, long steps) {
     return s;
 }
 
-static void load_floats(const char *path, StFile *f) {
-    cr_assert_eq(st_open(f, path), 0, "%s", err_msg());
-}
-
 Test(train, resume_is_bit_identical_to_an_uninterrupted_run) {
     char a[64], b[64], pa[128], pb[128];
     make_tmpdir(a, sizeof a);

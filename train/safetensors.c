@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "model/buf.h"
+#include "model/bytes.h"
 #include "model/err.h"
 #include "model/fileio.h"
 #include "model/json.h"
@@ -21,23 +22,6 @@ const char *st_dtype_name(StDtype d) {
 }
 
 size_t st_dtype_size(StDtype d) { return (int)d >= 0 && (int)d < N_DTYPES ? dtype_sizes[d] : 0; }
-
-static int host_is_le(void) {
-    const uint16_t x = 1;
-    unsigned char b;
-    memcpy(&b, &x, 1);
-    return b == 1;
-}
-
-static void swap_bytes(void *p, size_t count, size_t size) {
-    unsigned char *c = p;
-    for (size_t i = 0; i < count; i++, c += size)
-        for (size_t a = 0, b = size - 1; a < b; a++, b--) {
-            unsigned char t = c[a];
-            c[a] = c[b];
-            c[b] = t;
-        }
-}
 
 static char *dupstr(const char *s) {
     size_t n = strlen(s) + 1;

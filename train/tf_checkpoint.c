@@ -1,5 +1,6 @@
 #include "tf_checkpoint.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "model/err.h"
