@@ -15,9 +15,18 @@ int err_set(const char *fmt, ...) {
 }
 
 int err_prefix(const char *prefix) {
+    // Built piecewise (not one snprintf) so the result is cut at ERR_MSG_MAX without warnings.
     char tmp[ERR_MSG_MAX];
-    snprintf(tmp, sizeof tmp, "%s: %s", prefix, err_buf);
-    memcpy(err_buf, tmp, sizeof err_buf);
+    size_t n = strlen(prefix);
+    if (n > ERR_MSG_MAX - 3) n = ERR_MSG_MAX - 3;
+    memcpy(tmp, prefix, n);
+    tmp[n++] = ':';
+    tmp[n++] = ' ';
+    size_t m = strlen(err_buf);
+    if (m > ERR_MSG_MAX - 1 - n) m = ERR_MSG_MAX - 1 - n;
+    memcpy(tmp + n, err_buf, m);
+    tmp[n + m] = '\0';
+    memcpy(err_buf, tmp, n + m + 1);
     return -1;
 }
 

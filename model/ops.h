@@ -65,7 +65,7 @@ void softmax_backward(float *dinp, const float *dout, const float *out, int N, i
 // between them:
 //   scores = attn_scores(q, k)   q·k / sqrt(dh), with -inf above the diagonal (causal mask)
 //   pattern = softmax(scores)    softmax_forward over rows of length T
-//   z = attn_z(pattern, v)       z[b,t,h,:] = Σ_s pattern[b,h,t,s] · v[b,s,h,:]
+//   z = attn_z(pattern, v)       z[b,t,h,:] = Σ_{s<=t} pattern[b,h,t,s] · v[b,s,h,:]
 void attn_scores_forward(float *scores, const float *q, const float *k, int B, int T, int H,
                          int dh);
 // dq += dscores·k / sqrt(dh); dk += dscoresᵀ·q / sqrt(dh); masked entries contribute nothing.
@@ -107,7 +107,8 @@ void conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const
                      int p, float *scratch);
 
 // Max-pool, k×k window, stride s, no padding: OH = (H - k)/s + 1. argmax[B,C,OH,OW] records the
-// winning input index (ties: first in row-major order) for backward.
+// winning input index ih·W + iw within its [H,W] plane (ties: first in row-major order) for
+// backward.
 void maxpool2d_forward(float *out, int *argmax, const float *inp, int B, int C, int H, int W,
                        int k, int s);
 void maxpool2d_backward(float *dinp, const float *dout, const int *argmax, int B, int C, int OH,

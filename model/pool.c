@@ -24,7 +24,9 @@ static struct {
     int ntasks;
     atomic_int next;
     int active;  // workers still inside the current job
-} P = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER};
+} P = {.mu = PTHREAD_MUTEX_INITIALIZER,
+       .wake = PTHREAD_COND_INITIALIZER,
+       .done = PTHREAD_COND_INITIALIZER};
 
 static _Thread_local int in_task;  // nonzero inside a task: nested pool_for runs serially
 static pthread_mutex_t job_mu = PTHREAD_MUTEX_INITIALIZER;  // one pool_for at a time

@@ -1,0 +1,59 @@
+// tokens.h — token-sequence datasets for the transformer.
+//
+//   random   uniform random tokens (nothing to learn: the best loss is ln(vocab))
+//   repeat   [BOS] r_1..r_L r_1..r_L — a random segment, then the same segment again; the second
+//            half is predictable only by looking back (induction). L = (T - has_bos) / 2.
+//   text     windows of a text file, one token per byte; the vocabulary is the sorted set of
+//            distinct bytes in the file (stored in checkpoints so ids map back to characters)
+//
+// Every batch is drawn from an Rng the caller owns (save it to resume bit-identically).
+// targets[b,t] = tokens[b,t+1] (next-token prediction); the last position's target is -1
+// (ignored by crossentropy). For `repeat`, ops that score only the repeated half can use
+// tokens_repeat_half() to know where it starts.
+#ifndef MECHLAB_TOKENS_H
+#define MECHLAB_TOKENS_H
+
+#include <stddef.h>
+
+#include "model/rng.h"
+
+typedef enum { TOK_RANDOM, TOK_REPEAT, TOK_TEXT } TokKind;
+
+#define TOK_VOCAB_MAX 256
+
+typedef struct {
+    TokKind kind;
+    int vocab;    // number of token ids (random, repeat: chosen; text: distinct bytes)
+    int bos;      // repeat: BOS token id (vocab - 1) or -1 for none; random tokens avoid it
+    // text only:
+    char *path;                  // the file it came from
+    unsigned char *ids;          // the file as token ids
+    size_t n_ids;
+    size_t n_train;              // ids[0..n_train) train, ids[n_train..n_ids) validation (last 10 %)
+    unsigned char chars[TOK_VOCAB_MAX];  // id -> byte
+} TokenData;
+
+// random / repeat: vocab >= 2 (repeat with BOS needs >= 3). Returns 0, or -1 with err_set.
+int tokens_init_synthetic(TokenData *d, TokKind kind, int vocab, int use_bos);
+// text: reads the file, builds the vocabulary. Errors name the file (missing, empty, too short
+// for one window of min_len + 1 bytes in both splits).
+int tokens_init_text(TokenData *d, const char *path, int min_len);
+// text from a stored vocabulary (e.g. a checkpoint's): ids for `chars[0..vocab)`.
+int tokens_init_text_vocab(TokenData *d, const unsigned char *chars, int vocab);
+void tokens_free(TokenData *d);
+
+// Fills tokens[B,T] and targets[B,T]. split: 0 train, 1 validation (text only; synthetic data
+// ignores it — draw validation batches from a separately seeded Rng).
+void tokens_batch(const TokenData *d, Rng *rng, int split, int *tokens, int *targets, int B,
+                  int T);
+
+// Index of the first position of the repeated half for a repeat sequence of length T.
+int tokens_repeat_half(const TokenData *d, int T);
+
+// Maps a byte string to ids with the text vocabulary; -1 with err_set on a byte not in it.
+int tokens_encode(const TokenData *d, const char *s, size_t n, int *ids);
+
+// Parses "random", "repeat", "text:FILE" into a kind and a path (NULL unless text).
+int tokens_parse_spec(const char *spec, TokKind *kind, const char **path);
+
+#endif
