@@ -13,9 +13,11 @@
 // reported as 0 (it occupies no dimension). D_f is 1 for a feature with a dimension to itself,
 // 1/2 for each of an antipodal pair, 2/5 for each of five features on a regular pentagon in 2-D.
 //
-// A feature counts as REPRESENTED when ‖W_f‖ > SUPERPOS_REPRESENTED (0.5): trained features are
-// near 1 or near 0 (a learned feature has ‖W_f‖ ≈ 1, an unlearned one decays towards 0), so any
-// threshold well inside (0.1, 0.9) gives the same count; 0.5 is the midpoint.
+// A feature counts as REPRESENTED when ‖W_f‖ > SUPERPOS_REPRESENTED (0.5), the midpoint between
+// where trained features settle: a learned feature has ‖W_f‖ ≈ 1 (≈ 1.13 on the sparse pentagon),
+// a dropped one decays towards 0 (< 0.05 in the dense n = 5, m = 2 model). Stuck instances can
+// hold a feature part-way — the "square" local minimum of the sparse model leaves the fifth at
+// ‖W_f‖ ≈ 0.3 — and that one is counted as not represented.
 #ifndef MECHLAB_SUPERPOSITION_H
 #define MECHLAB_SUPERPOSITION_H
 

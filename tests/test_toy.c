@@ -128,7 +128,6 @@ Test(toy, sparse_anticorrelated_pairs_are_never_both_present) {
 
 Test(toy, sparse_same_seed_same_data_for_any_thread_count) {
     enum { I = 3, n = 9, B = 1000 };
-    const float prob[I] = {0.9f, 0.4f, 0.1f};
     SparseSpec s = {I, n, 1, 2};
     const size_t N = (size_t)I * B * n;
     float *a = malloc(sizeof(float) * N), *b = malloc(sizeof(float) * N);
@@ -151,7 +150,6 @@ Test(toy, sparse_same_seed_same_data_for_any_thread_count) {
     rng_seed(&r, 42);
     rng_u64(&r);
     cr_assert_eq(memcmp(&r, &ra, sizeof r), 0);
-    (void)prob;
     free(a);
     free(b);
     free(c);
