@@ -3,17 +3,22 @@
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "interp/superposition.h"
 #include "train/safetensors.h"
+#include "train/toy_checkpoint.h"
 #include "verbs.h"
 
 static void usage(FILE *f) {
     fprintf(f, "Usage: mechlab inspect CKPT\n"
                "Print a checkpoint's architecture, config and training state, and every tensor\n"
                "with its shape, dtype, L2 norm and max |value|. CKPT is a .safetensors file or a\n"
-               "run folder (its model.safetensors).\n"
+               "run folder (its model.safetensors). For a toy model of superposition it also\n"
+               "prints, per instance and feature, the norm ‖W_f‖, the superposition\n"
+               "Σ_{g≠f} (Ŵ_f·W_g)² and the feature dimensionality D_f.\n"
                "  -h, --help\n");
 }
 
@@ -30,6 +35,52 @@ static void f32_stats(const StTensor *t, double *norm, double *maxabs) {
     }
     *norm = sqrt(s);
     *maxabs = m;
+}
+
+// A toy model of superposition: the geometry of every instance's features (interp/superposition.h).
+static int toy_geometry(const char *path) {
+    StFile f;
+    Toy *t = toy_ckpt_load(path, 1, &f);
+    if (!t) return cli_fail_err();
+    ToyLayout lay;
+    if (toy_ckpt_layout(&f, path, t->cfg.n_instances, &lay)) {
+        toy_free(t);
+        st_close(&f);
+        return cli_fail_err();
+    }
+    const int I = t->cfg.n_instances, n = t->cfg.n_features, m = t->cfg.n_hidden;
+    double *nr = malloc(sizeof(double) * 3 * n);
+    if (!nr) {
+        toy_layout_free(&lay);
+        toy_free(t);
+        st_close(&f);
+        return cli_fail("out of memory");
+    }
+    double *sup = nr + n, *D = nr + 2 * n;
+    printf("\ntoy model: %d instances, n = %d features, m = %d hidden, %s output; a feature is "
+           "represented when ‖W_f‖ > %.1f\n",
+           I, n, m, t->cfg.relu ? "ReLU" : "linear", SUPERPOS_REPRESENTED);
+    for (int i = 0; i < I; i++) {
+        const float *W = t->W + (size_t)i * n * m;
+        superpos_norms(nr, W, n, m);
+        superpos_interference(sup, W, n, m);
+        superpos_dimensionality(D, W, n, m);
+        double dstar = superpos_dims_per_feature(W, n, m);
+        printf("\ninstance %d", i);
+        if (lay.prob)
+            printf(" (setting %d, replica %d: 1-S = %.4g, importance %.4g^f)", i / lay.replicas,
+                   i % lay.replicas, lay.prob[i / lay.replicas], lay.decay[i / lay.replicas]);
+        printf(": %d of %d represented, ‖W‖_F² %.4f, dims per feature m/‖W‖_F² %.4f\n",
+               superpos_represented(W, n, m, SUPERPOS_REPRESENTED), n, m / dstar, dstar);
+        printf("  %7s %10s %14s %10s\n", "feature", "norm", "superposition", "D_f");
+        for (int k = 0; k < n; k++)
+            printf("  %7d %10.4f %14.4f %10.4f\n", k, nr[k], sup[k], D[k]);
+    }
+    free(nr);
+    toy_layout_free(&lay);
+    toy_free(t);
+    st_close(&f);
+    return EXIT_OK;
 }
 
 int cmd_inspect(int argc, char **argv) {
@@ -85,6 +136,7 @@ int cmd_inspect(int argc, char **argv) {
         }
     }
     printf("%d tensors, %zu values\n", f.n, total);
+    int rc = arch && !strcmp(arch, "toy") ? toy_geometry(path) : EXIT_OK;
     st_close(&f);
-    return EXIT_OK;
+    return rc;
 }

@@ -7,6 +7,7 @@
 #include "verbs.h"
 
 static const Experiment EXPERIMENTS[] = {
+    {"superposition", "Elhage et al. 2022 — Toy Models of Superposition", exp_superposition},
     {NULL, NULL, NULL},  // end
 };
 
