@@ -98,8 +98,9 @@ ToyTrainer *sup_train(SupCtx *c, const char *part, ToyTrainSpec *spec, long defa
     snprintf(c->part_dir, sizeof c->part_dir, "%s/%s", c->out, part);
     spec->train.out_dir = c->part_dir;
     spec->train.steps = c->steps > 0 ? c->steps : default_steps;
-    // An evaluation line every fifth of the run when stderr is not a terminal.
-    spec->train.eval_every = spec->train.steps >= 5 ? spec->train.steps / 5 : 0;
+    // An evaluation (a line on stderr, a row of metrics.csv) every fifth of a long run; a short
+    // one is evaluated only at its end (train_run always does that).
+    spec->train.eval_every = spec->train.steps >= 5000 ? spec->train.steps / 5 : 0;
     spec->train.progress = c->progress;
     spec->train.quiet = 0;
     spec->eval_batches = EVAL_BATCHES;
@@ -164,10 +165,11 @@ static void settings_table(Report *r, const ToyTrainer *t, const SetStat *st) {
     report_table_end(r);
 }
 
-// Per-instance figures of setting s's best replica: WᵀW beside b_final (heatmap), ‖W_f‖
-// coloured by superposition (bars), and for m = 2 the feature directions in the plane.
+// Per-instance figures of setting s's best replica: WᵀW beside b_final (heatmap, when
+// `heatmap`), ‖W_f‖ coloured by superposition (bars), and for m = 2 the feature directions in the
+// plane.
 static int instance_figures(SupCtx *c, const ToyTrainer *t, const char *part, int s,
-                            const char *model) {
+                            const char *model, int heatmap) {
     const int n = t->spec.n_features, m = t->spec.n_hidden, i = t->best[s];
     const float *W = toytrain_W(t, i), *b = t->toy->b_final + (size_t)i * n;
     int rc = -1;
@@ -206,12 +208,11 @@ static int instance_figures(SupCtx *c, const ToyTrainer *t, const char *part, in
     PlotHeatmap h = {.data = gram, .rows = n, .cols = n + 1, .col_labels = (const char *const *)lab,
                      .scale = {.cmap = PLOT_DIVERGING, .label = "W_f·W_g, b_f"},
                      .show_values = n <= 10};
-    if (plot_heatmap(&svg, &o, &h)) goto done;
     snprintf(file, sizeof file, "%s/wtw_s%02d.svg", part, s);
     snprintf(cap, sizeof cap, "%s, setting %d (1 − S = %.3g, instance %d): the Gram matrix WᵀW of "
              "the feature directions and the bias b. A diagonal entry is ‖W_f‖²; an off-diagonal "
              "one is the interference between two features.", model, s, p, i);
-    if (sup_figure(c, file, &svg, cap)) goto done;
+    if (heatmap && (plot_heatmap(&svg, &o, &h) || sup_figure(c, file, &svg, cap))) goto done;
 
     buf_reset(&svg);
     snprintf(title, sizeof title, "%s, 1−S = %.3g: ‖W_f‖ by superposition", model, p);
@@ -442,7 +443,7 @@ static int sweep_model(SupCtx *c, const SweepOpts *o, int relu) {
     report_heading(c->rep, 3, "Feature dimensionality");
     if (dims_scatter(c, t, part, model, &nrep, &nnear)) rc = -1;
     report_heading(c->rep, 3, "Every sparsity's best instance");
-    for (int s = 0; s < S && !rc; s++) rc = instance_figures(c, t, part, s, model);
+    for (int s = 0; s < S && !rc; s++) rc = instance_figures(c, t, part, s, model, 1);
     // results for summary.json
     Buf js = {0};
     buf_puts(&js, "[");
@@ -515,7 +516,7 @@ static int part_n20(SupCtx *c) {
     if (!rc) report_heading(c->rep, 3, "Feature dimensionality");
     if (!rc) rc = dims_scatter(c, t, "n20", "n = 20, m = 5", &nrep, &nnear);
     if (!rc) report_heading(c->rep, 3, "Every sparsity's best instance");
-    for (int s = 0; s < S && !rc; s++) rc = instance_figures(c, t, "n20", s, "n = 20, m = 5");
+    for (int s = 0; s < S && !rc; s++) rc = instance_figures(c, t, "n20", s, "n = 20, m = 5", 1);
     Buf js = {0};
     buf_puts(&js, "[");
     for (int s = 0; s < S; s++)
@@ -606,9 +607,11 @@ static int part_dims(SupCtx *c, int full, int replicas) {
                   "roughly a quarter in the paper's data (no criterion)", -1);
         sup_flush_checks(c);
     }
+    // The bars for every sparsity (not for n = 200: 20 charts of 200 bars); the Gram matrices
+    // would make the page megabytes, so they are left to `mechlab inspect`.
     if (n <= 64) {
         if (!rc) report_heading(c->rep, 3, "Every sparsity's best instance");
-        for (int s = 0; s < S && !rc; s++) rc = instance_figures(c, t, "dims", s, model);
+        for (int s = 0; s < S && !rc; s++) rc = instance_figures(c, t, "dims", s, model, 0);
     }
     Buf js = {0};
     buf_puts(&js, "[");
@@ -791,6 +794,17 @@ int exp_superposition(int argc, char **argv) {
         "Measures: ‖W_f‖ (a feature counts as represented when ‖W_f‖ > 0.5); superposition "
         "Σ_{g≠f} (Ŵ_f·W_g)²; feature dimensionality D_f = ‖W_f‖² / Σ_g (Ŵ_f·W_g)²; dimensions "
         "per feature D* = m/‖W‖_F².");
+    char ran[300] = "";
+    const char *pn[4] = {"sweep (n, m, importance over sparsities; ReLU and linear)",
+                         "n20 (n = 20, m = 5)", "phase (n = 2, m = 1)",
+                         full ? "dims (n = 200, m = 20)" : "dims (n = 50, m = 5)"};
+    for (int k = 0; k < 4; k++)
+        if (parts & (1u << k))
+            snprintf(ran + strlen(ran), sizeof ran - strlen(ran), "%s%s", *ran ? ", " : "", pn[k]);
+    report_paragraphf(c->rep,
+        "Parts run: %s. By default all four run, the feature-dimensionality part at n = 50, m = 5 "
+        "with one instance per sparsity so the whole run takes minutes; --full runs it at the "
+        "paper's n = 200, m = 20 with three.", ran);
     char cmd[1024] = "mechlab";
     for (int i = 0; i < argc; i++)
         snprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd), " %s", i ? argv[i] : "run superposition");

@@ -58,7 +58,10 @@ int sup_phase(SupCtx *c) {
         "to 0.01; %d × %d cells × %d instances, %ld steps (phase/). A cell is classified by its "
         "best instance: feature 2 not represented when ‖W_2‖ ≤ 0.5; a dedicated dimension when "
         "‖W_2‖ > 0.5 and ‖W_1‖ ≤ 0.5; superposition when both ‖W_1‖ and ‖W_2‖ exceed 0.5 (they "
-        "share the one dimension).",
+        "share the one dimension). The column r = 1 lies on the dense phase boundary: there the "
+        "two features are interchangeable, and at density 1 splitting the dimension between them "
+        "costs (almost) nothing, so which replica wins that cell — and its class — is decided by "
+        "differences in held-out loss of a few 1e-4.",
         ND, NR, c->replicas, t->spec.train.steps);
     int nsup[ND];
     for (int d = 0; d < ND; d++) {
