@@ -40,7 +40,7 @@ static ToyTrainer *train(int n, int m, int S, const float *prob, const float *de
 // this recipe (seeds 0-13, best of 3, checked every 500-1000 steps) 13 of 14 seeds gave all five
 // from 2 500-3 000 steps on; seed 4 keeps a dedicated dimension at (0.01, r = 1) up to 10 000
 // steps, a local minimum all three of its replicas fall into. We run 3 000.
-Test(superposition, phase_diagram_corners, .timeout = 60) {
+Test(superposition, phase_diagram_corners) {
     const float prob[5] = {1, 1, 0.01f, 0.01f, 0.01f}, rel[5] = {0.1f, 10, 0.1f, 1, 10};
     const char want[5] = {'N', 'D', 'S', 'S', 'S'};
     char dir[64];
@@ -63,7 +63,7 @@ Test(superposition, phase_diagram_corners, .timeout = 60) {
 // ‖W‖_F² = 5 ± 0.05. (Their D_f is not checked: at 3 000 steps the dropped features still carry
 // norms of a few hundredths, which pulled one kept feature's D_f to 0.95 in this run.) In scratch runs (seeds 0-5, best of 3, every 500
 // steps) all six were within ±0.025 from 2 500 steps on. We run 3 000.
-Test(superposition, n20_dense_keeps_exactly_five_features, .timeout = 60) {
+Test(superposition, n20_dense_keeps_exactly_five_features) {
     const float prob = 1.0f, decay = 0.7f;
     char dir[64];
     ToyTrainer *t = train(20, 5, 1, &prob, &decay, 3000, dir, sizeof dir);
@@ -84,7 +84,7 @@ Test(superposition, n20_dense_keeps_exactly_five_features, .timeout = 60) {
 // The command end to end, trained for a handful of steps (far from converged, so the checks may
 // miss: exit 0 or 1): every promised file is there, summary.json parses and carries the checks,
 // the report shows the figures, and inspect reads the toy checkpoint.
-Test(superposition, command_writes_the_run_folder, .timeout = 60) {
+Test(superposition, command_writes_the_run_folder) {
     char d[64], args[512], path[256];
     make_tmpdir(d, sizeof d);
     snprintf(args, sizeof args,
