@@ -402,10 +402,10 @@ static int sweep_model(SupCtx *c, const SweepOpts *o, int relu) {
             sup_check(c, "n=5 m=2 ReLU, dense: features represented (‖W_f‖ > 0.5)", k,
                       fmt(mt, sizeof mt, "%d", k), "exactly 2", k == 2);
             sup_check(c, "n=5 m=2 ReLU, dense: max |D_f − 1| of the represented", dmax,
-                      fmt(mt, sizeof mt, "%.4f", dmax), "D_f ≈ 1 (tolerance 0.02)",
+                      fmt(mt, sizeof mt, "%.3g", dmax), "D_f ≈ 1 (tolerance 0.02)",
                       k > 0 && dmax <= 0.02);
             sup_check(c, "n=5 m=2 ReLU, dense: max ‖W_f‖ of the others", rest,
-                      fmt(mt, sizeof mt, "%.4f", rest), "< 0.05", rest < 0.05);
+                      fmt(mt, sizeof mt, "%.3g", rest), "< 0.05", rest < 0.05);
         }
         if (relu && sparse >= 0) {
             const float *W = toytrain_W(t, st[sparse].inst);
@@ -415,7 +415,7 @@ static int sweep_model(SupCtx *c, const SweepOpts *o, int relu) {
             int ng = superpos_angle_gaps(gap, W, n, SUPERPOS_REPRESENTED);
             for (int k = 0; k < ng; k++) gmax = fmax(gmax, fabs(gap[k] - 72.0));
             sup_check(c, "n=5 m=2 ReLU, 1−S = 0.05: max |D_f − 0.4| (pentagon)", dmax,
-                      fmt(mt, sizeof mt, "%.4f", dmax), "every D_f = 0.4 ± 0.02", dmax <= 0.02);
+                      fmt(mt, sizeof mt, "%.3g", dmax), "every D_f = 0.4 ± 0.02", dmax <= 0.02);
             sup_check(c, "n=5 m=2 ReLU, 1−S = 0.05: max |gap − 72°| between neighbours", gmax,
                       fmt(mt, sizeof mt, "%.2f° over %d gaps", gmax, ng), "72° ± 5° (5 gaps)",
                       ng == 5 && gmax <= 5.0);
@@ -570,7 +570,7 @@ static int part_dims(SupCtx *c, int full, int replicas) {
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s%.3f", s ? " " : "",
                  st[s].dstar);
     snprintf(name, sizeof name, "n=%d m=%d: largest rise of D* = m/‖W‖_F² as sparsity rises", n, m);
-    sup_check(c, name, rise, fmt(mt, sizeof mt, "%.4f (D*: %s)", rise, list),
+    sup_check(c, name, rise, fmt(mt, sizeof mt, "%.3g (D*: %s)", rise, list),
               "n=200 m=20: falls monotonically (a rise ≤ 0.01 allowed)", rise <= 0.01);
     // The plateau at 1/2: the longest run of neighbouring sparsities with D* within 1/2 ± 0.02.
     int best_run = 0, run = 0;
