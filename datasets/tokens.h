@@ -3,6 +3,11 @@
 //   random   uniform random tokens (nothing to learn: the best loss is ln(vocab))
 //   repeat   [BOS] r_1..r_L r_1..r_L — a random segment, then the same segment again; the second
 //            half is predictable only by looking back (induction). L = (T - has_bos) / 2.
+//            With rep_min > 0 the segment length varies: L is drawn per sequence from
+//            [rep_min, (T - has_bos) / 2] and random filler fills the start,
+//            [BOS] f_1..f_k r_1..r_L r_1..r_L (k = T - has_bos - 2L). Then the distance between
+//            the copies varies too, so a single attention layer cannot predict the second copy
+//            from positions alone (with a fixed L it can: attend from t to t - L + 1).
 //   text     windows of a text file, one token per byte; the vocabulary is the sorted set of
 //            distinct bytes in the file (stored in checkpoints so ids map back to characters)
 //
@@ -25,6 +30,7 @@ typedef struct {
     TokKind kind;
     int vocab;    // number of token ids (random, repeat: chosen; text: distinct bytes)
     int bos;      // repeat: BOS token id (vocab - 1) or -1 for none; random tokens avoid it
+    int rep_min;  // repeat: shortest segment (0: always the longest, (T - has_bos) / 2)
     // text only:
     char *path;                  // the file it came from
     unsigned char *ids;          // the file as token ids
@@ -47,7 +53,19 @@ void tokens_free(TokenData *d);
 void tokens_batch(const TokenData *d, Rng *rng, int split, int *tokens, int *targets, int B,
                   int T);
 
-// Index of the first position of the repeated half for a repeat sequence of length T.
+// Where the two copies of a repeat sequence are: the first starts at `start`, the second at
+// start + len.
+typedef struct {
+    int start, len;
+} TokRepeat;
+
+// tokens_batch, and for repeat data each sequence's layout in layout[B] (may be NULL; for other
+// kinds it is left untouched). The same draws as tokens_batch.
+void tokens_batch_layout(const TokenData *d, Rng *rng, int split, int *tokens, int *targets,
+                         int B, int T, TokRepeat *layout);
+
+// Index of the first position of the repeated half for a repeat sequence of length T (with a
+// fixed segment length, rep_min = 0).
 int tokens_repeat_half(const TokenData *d, int T);
 
 // Maps a byte string to ids with the text vocabulary; -1 with err_set on a byte not in it.
