@@ -7,6 +7,7 @@
 #include "verbs.h"
 
 static const Experiment EXPERIMENTS[] = {
+    {"induction", "Elhage et al. 2021; Olsson et al. 2022 - induction heads, phase change, K-composition", run_induction},
     {NULL, NULL, NULL},  // end
 };
 

@@ -11,4 +11,6 @@ typedef struct {
     int (*run)(int argc, char **argv);  // argv[0] is the experiment name
 } Experiment;
 
+int run_induction(int argc, char **argv);  // experiments/induction.c
+
 #endif

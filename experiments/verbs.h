@@ -9,6 +9,7 @@ int cmd_train(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_hooks(int argc, char **argv);
+int cmd_heads(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 

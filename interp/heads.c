@@ -149,23 +149,6 @@ int heads_position_losses(Transformer *m, const int *tokens, const int *targets,
     return 0;
 }
 
-static double mean_range(const double *x, int lo, int hi) {
-    double s = 0;
-    int n = 0;
-    for (int i = lo; i < hi; i++)
-        if (!isnan(x[i])) s += x[i], n++;
-    return n ? s / n : NAN;
-}
-
-void heads_repeat_halves(const double *loss_pos, int T, int has_bos, double *first,
-                         double *repeat) {
-    int off = has_bos ? 1 : 0, L = (T - off) / 2;
-    // The target at position p is token p + 1: first-half targets are tokens off+1 .. off+L-1,
-    // repeated-half targets tokens off+L+1 .. off+2L-1.
-    *first = mean_range(loss_pos, off, off + L - 1);
-    *repeat = mean_range(loss_pos, off + L, off + 2 * L - 1);
-}
-
 HeadsIcl heads_icl_score(const double *loss_pos, int T) {
     HeadsIcl r;
     r.k_early = (int)lround(50.0 * T / 512.0);

@@ -66,18 +66,13 @@ int heads_detect(Transformer *m, const int *tokens, int n, int T, const HookList
                  const HeadsScoreOpts *o, float *scores);
 
 // ---- losses by position and the in-context-learning score -----------------------------------
+// (Losses on the two halves of repeat data, per sequence layout: tftrain_losses in tf_train.h.)
 
 // Mean next-token loss at each position over n sequences: loss_pos[p], p in [0, T), is the mean
 // loss of predicting targets[·, p] (NaN where every target is < 0, e.g. the last position of
 // tokens.h data). Returns 0, or -1 with err_set.
 int heads_position_losses(Transformer *m, const int *tokens, const int *targets, int n, int T,
                           const HookList *hooks, double *loss_pos);
-
-// For repeat data laid out as tokens.h does ([BOS] r_1..r_L r_1..r_L, L = (T − has_bos) / 2):
-// the mean of loss_pos over the targets r_2..r_L of the first half and over those of the repeated
-// half (its first token is unpredictable) — the positions tftrain_eval_losses counts.
-void heads_repeat_halves(const double *loss_pos, int T, int has_bos, double *first,
-                         double *repeat);
 
 // Olsson et al. 2022's in-context-learning score, loss(token 500) − loss(token 50) in a 512-token
 // context, scaled to a context of T tokens: the loss of predicting the token at index

@@ -9,7 +9,6 @@
 #include "interp/heads.h"
 #include "model/err.h"
 #include "model/rng.h"
-#include "train/tf_train.h"
 
 TestSuite(heads);
 
@@ -169,35 +168,6 @@ Test(heads, icl_score_positions_scale_with_the_context) {
     cr_assert(b.k_early == 6 && b.k_late == 62, "%d %d", b.k_early, b.k_late);
     cr_assert_float_eq(b.loss_early, 5.0, 1e-12);
     cr_assert_float_eq(b.score, 56.0, 1e-12);
-}
-
-// Position losses split into halves count exactly what the trainer's evaluation counts.
-Test(heads, repeat_halves_match_the_trainer_evaluation) {
-    TfTrainSpec s;
-    memset(&s, 0, sizeof s);
-    snprintf(s.data, sizeof s.data, "repeat");
-    s.model = (TfConfig){.n_layers = 2, .d_model = 16, .n_heads = 2, .d_head = 8, .attn_only = true,
-                         .n_ctx = 15, .d_vocab = 11, .normalization_type = TF_NORM_LN, .eps = 1e-5f};
-    s.use_bos = 1;
-    s.batch = 4;
-    s.seed = 5;
-    s.eval_batches = 3;
-    s.train.steps = 1;
-    s.train.optim = optim_defaults(OPTIM_ADAMW);
-    s.train.sched = (Sched){.kind = SCHED_CONSTANT, .lr = 1e-3f};
-    TfTrainer *t = tftrain_create(&s);
-    cr_assert_not_null(t, "%s", err_msg());
-    double val, first, rep, lp[15], f2, r2;
-    cr_assert_eq(tftrain_eval_losses(t, NULL, &val, &first, &rep), 0, "%s", err_msg());
-    cr_assert_eq(heads_position_losses(t->m, t->vtok, t->vtg, 12, 15, NULL, lp), 0, "%s", err_msg());
-    cr_assert(isnan(lp[14]), "the last position has no target");
-    heads_repeat_halves(lp, 15, 1, &f2, &r2);
-    cr_assert_float_eq(f2, first, 1e-6);
-    cr_assert_float_eq(r2, rep, 1e-6);
-    double all = 0;
-    for (int p = 0; p < 14; p++) all += lp[p] / 14;
-    cr_assert_float_eq(all, val, 1e-6);
-    tftrain_free(t);
 }
 
 // ---- composition and circuits ------------------------------------------------------------------
