@@ -104,19 +104,19 @@ void tokens_batch_layout(const TokenData *d, Rng *rng, int split, int *tokens, i
             for (int t = 0; t < T; t++) tok[t] = draw_token(d, rng);
         } else if (d->kind == TOK_REPEAT) {
             int off = d->bos >= 0 ? 1 : 0;
-            int Lmax = (T - off) / 2, L = Lmax, start = off;
+            int L = (T - off) / 2, end = off + 2 * L;
             if (off) tok[0] = d->bos;
-            if (d->rep_min > 0 && d->rep_min < Lmax) {
-                // A variable segment at the end, random filler before it.
-                L = d->rep_min + (int)rng_int(rng, (uint32_t)(Lmax - d->rep_min + 1));
-                start = T - 2 * L;
-                for (int t = off; t < start; t++) tok[t] = draw_token(d, rng);
-                for (int t = 0; t < L; t++) tok[start + t] = tok[start + L + t] = draw_token(d, rng);
+            if (d->rep_min > 0 && d->rep_min < L) {
+                // A segment of variable length, repeated to the end.
+                L = d->rep_min + (int)rng_int(rng, (uint32_t)(L - d->rep_min + 1));
+                end = T;
+                for (int t = 0; t < L; t++) tok[off + t] = draw_token(d, rng);
+                for (int t = off + L; t < T; t++) tok[t] = tok[t - L];
             } else {
                 for (int t = 0; t < L; t++) tok[off + t] = tok[off + L + t] = draw_token(d, rng);
                 for (int t = off + 2 * L; t < T; t++) tok[t] = draw_token(d, rng);  // odd T: pad
             }
-            if (layout) layout[b] = (TokRepeat){start, L};
+            if (layout) layout[b] = (TokRepeat){off, L, end};
         } else {
             size_t lo = split ? d->n_train : 0, hi = split ? d->n_ids : d->n_train;
             size_t span = hi - lo - (size_t)T;  // windows of T + 1 bytes fit (checked at init)

@@ -4,10 +4,12 @@
 //   repeat   [BOS] r_1..r_L r_1..r_L — a random segment, then the same segment again; the second
 //            half is predictable only by looking back (induction). L = (T - has_bos) / 2.
 //            With rep_min > 0 the segment length varies: L is drawn per sequence from
-//            [rep_min, (T - has_bos) / 2] and random filler fills the start,
-//            [BOS] f_1..f_k r_1..r_L r_1..r_L (k = T - has_bos - 2L). Then the distance between
-//            the copies varies too, so a single attention layer cannot predict the second copy
-//            from positions alone (with a fixed L it can: attend from t to t - L + 1).
+//            [rep_min, (T - has_bos) / 2] and the segment repeats to the end of the sequence,
+//            [BOS] r_1..r_L r_1..r_L r_1.. (the last copy cut off at T). Then the distance
+//            between copies varies, so a single attention layer cannot predict the copies from
+//            positions alone (with a fixed L it can: attend from t to t - L + 1), and every
+//            position can hold a token that is predicted later, so the heads that serve
+//            induction are needed at every position.
 //   text     windows of a text file, one token per byte; the vocabulary is the sorted set of
 //            distinct bytes in the file (stored in checkpoints so ids map back to characters)
 //
@@ -53,10 +55,10 @@ void tokens_free(TokenData *d);
 void tokens_batch(const TokenData *d, Rng *rng, int split, int *tokens, int *targets, int B,
                   int T);
 
-// Where the two copies of a repeat sequence are: the first starts at `start`, the second at
-// start + len.
+// Where the copies of a repeat sequence are: the first is [start, start + len), the repeats
+// fill [start + len, end).
 typedef struct {
-    int start, len;
+    int start, len, end;
 } TokRepeat;
 
 // tokens_batch, and for repeat data each sequence's layout in layout[B] (may be NULL; for other

@@ -47,7 +47,7 @@ int tftrain_losses(Transformer *m, const int *tok, const int *tg, const TokRepea
                 // The target at position p is token p + 1.
                 int q = p + 1, a = lay->start, L = lay->len;
                 if (q >= a + 1 && q < a + L) s1 += l, n1++;
-                if (q >= a + L + 1 && q < a + 2 * L) s2 += l, n2++;
+                if (q >= a + L + 1 && q < lay->end) s2 += l, n2++;
             }
         }
     }

@@ -66,7 +66,9 @@ int tftrain_eval_losses(TfTrainer *t, const HookList *hooks, double *val, double
 
 // The same on any n sequences tok/tg [n, T] (forwards in chunks of m->max_batch): the mean loss
 // over every target, and when layout[n] is given (repeat data), over the targets of the first
-// copy and of the second copy, each from its second token on (NAN without a layout).
+// copy from its second token on, and over those of the repeats from the second token of the
+// first repeat on (its first token follows the unpredictable end of the first copy). NAN
+// without a layout.
 int tftrain_losses(Transformer *m, const int *tok, const int *tg, const TokRepeat *layout, int n,
                    int T, const HookList *hooks, double *val, double *first, double *repeat);
 
