@@ -426,14 +426,16 @@ static void apply_reflector(double *H, int n, int k, int len, const double *v, d
     }
 }
 
-// The two eigenvalues of [[a, b], [c, d]].
+// The two eigenvalues of [[a, b], [c, d]]: d + p ± sqrt(p² + bc) with p = (a − d)/2.
 static void eig2(double a, double b, double c, double d, double *re, double *im) {
     double p = 0.5 * (a - d), disc = p * p + b * c, mid = 0.5 * (a + d);
     if (disc >= 0) {
-        double sq = sqrt(disc), l1 = mid + (p >= 0 ? sq : -sq);
-        // The other from the determinant (stable when the two differ a lot in size).
-        double l2 = l1 != 0 ? (a * d - b * c) / l1 : mid - (p >= 0 ? sq : -sq);
-        re[0] = l1, re[1] = l2, im[0] = im[1] = 0;
+        // z = p ± sq with the sign of p has no cancellation; the other root is d − bc/z
+        // (because (p + sq)(p − sq) = −bc), which has none either.
+        double sq = sqrt(disc), z = p + (p >= 0 ? sq : -sq);
+        re[0] = d + z;
+        re[1] = z != 0 ? d - b * c / z : mid;
+        im[0] = im[1] = 0;
     } else {
         double sq = sqrt(-disc);
         re[0] = re[1] = mid, im[0] = sq, im[1] = -sq;
@@ -499,11 +501,12 @@ int heads_eigvals(double *re, double *im, const double *A, int n) {
             break;
         }
         // Shifts: the eigenvalues of the trailing 2×2 (sum s, product t); every 10 steps an
-        // exceptional shift breaks a cycle.
+        // exceptional shift near the trailing diagonal entry breaks a cycle (LAPACK's dlahqr:
+        // the 2×2 [[a, -0.4375e], [e, a]] with a = H[hi,hi] + 0.75e).
         double s, t;
         if (iter % 10 == 0) {
-            double e = fabs(Hh(hi, hi - 1)) + fabs(Hh(hi - 1, hi - 2));
-            s = 1.5 * e, t = e * e;
+            double e = fabs(Hh(hi, hi - 1)) + fabs(Hh(hi - 1, hi - 2)), a = Hh(hi, hi) + 0.75 * e;
+            s = 2 * a, t = a * a + 0.4375 * e * e;
         } else {
             s = Hh(hi - 1, hi - 1) + Hh(hi, hi);
             t = Hh(hi - 1, hi - 1) * Hh(hi, hi) - Hh(hi - 1, hi) * Hh(hi, hi - 1);

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "datasets/npy.h"
 #include "datasets/tokens.h"
 #include "helpers.h"
 #include "interp/heads.h"
@@ -365,6 +366,107 @@ Test(heads, eigenvalues_of_a_rotated_block_diagonal_matrix) {
                   want[i][1]);
 }
 
+// Clustered spectra (near-equal real eigenvalues, close complex pairs with small imaginary
+// parts, as the OV circuits of trained heads have): Q·(B + N)·Qᵀ with B block-diagonal, N strictly
+// upper-triangular coupling between blocks and Q orthogonal, so the eigenvalues are B's.
+Test(heads, eigenvalues_of_clustered_non_normal_matrices) {
+    enum { n = 16 };
+    Rng r;
+    rng_seed(&r, 23);
+    for (int trial = 0; trial < 40; trial++) {
+        double B[n * n] = {0}, want[n][2];
+        int i = 0;
+        while (i < n) {
+            double c = 0.2 + 1.3 * rng_uniform_d(&r);
+            if (i + 1 < n && rng_uniform_d(&r) < 0.5) {
+                double b = 0.001 + 0.05 * rng_uniform_d(&r);
+                B[i * n + i] = B[(i + 1) * n + i + 1] = c;
+                B[i * n + i + 1] = b, B[(i + 1) * n + i] = -b;
+                want[i][0] = want[i + 1][0] = c, want[i][1] = b, want[i + 1][1] = -b;
+                i += 2;
+            } else {
+                B[i * n + i] = want[i][0] = c + 1e-3 * (rng_uniform_d(&r) - 0.5);
+                want[i][1] = 0;
+                i++;
+            }
+        }
+        for (int a = 0; a < n; a++)  // coupling above the blocks
+            for (int b = a + 2; b < n; b++) B[a * n + b] += 0.3 * (rng_uniform_d(&r) - 0.5);
+        double Q[n * n], T1[n * n], A[n * n];
+        for (int k = 0; k < n * n; k++) Q[k] = (k % (n + 1)) == 0;
+        for (int rep = 0; rep < 3; rep++) {
+            double u[n], uu = 0;
+            for (int k = 0; k < n; k++) u[k] = rng_normal(&r), uu += u[k] * u[k];
+            for (int j = 0; j < n; j++) {
+                double sdot = 0;
+                for (int k = 0; k < n; k++) sdot += u[k] * Q[k * n + j];
+                for (int k = 0; k < n; k++) Q[k * n + j] -= 2 * u[k] * sdot / uu;
+            }
+        }
+        for (int a = 0; a < n; a++)
+            for (int b = 0; b < n; b++) {
+                double sdot = 0;
+                for (int k = 0; k < n; k++) sdot += Q[a * n + k] * B[k * n + b];
+                T1[a * n + b] = sdot;
+            }
+        for (int a = 0; a < n; a++)
+            for (int b = 0; b < n; b++) {
+                double sdot = 0;
+                for (int k = 0; k < n; k++) sdot += T1[a * n + k] * Q[b * n + k];
+                A[a * n + b] = sdot;
+            }
+        double re[n], im[n], got[n][2];
+        cr_assert_eq(heads_eigvals(re, im, A, n), 0, "trial %d: %s", trial, err_msg());
+        for (int k = 0; k < n; k++) got[k][0] = re[k], got[k][1] = im[k];
+        qsort(got, n, sizeof got[0], cmp_complex);
+        qsort(want, n, sizeof want[0], cmp_complex);
+        double tr = 0, sum = 0;
+        for (int k = 0; k < n; k++) tr += A[k * n + k], sum += re[k];
+        cr_assert(fabs(tr - sum) < 1e-12, "trial %d: eigenvalues sum to %.15g, trace %.15g", trial,
+                  sum, tr);
+        // Close eigenvalues are ill-conditioned: compare to 1e-5, far below their spacing.
+        for (int k = 0; k < n; k++)
+            cr_assert(fabs(got[k][0] - want[k][0]) < 1e-5 && fabs(got[k][1] - want[k][1]) < 1e-5,
+                      "trial %d eigenvalue %d: %g%+gi, want %g%+gi", trial, k, got[k][0],
+                      got[k][1], want[k][0], want[k][1]);
+    }
+}
+
+// A matrix the QR iteration once stalled on (see tests/ref/make_eig_ref.py), against numpy.
+static const double EIG_STALL[16][2] = {
+    {0.21576776526575092, 0},
+    {0.48756138903211549, 0},
+    {0.62176670269680856, 0},
+    {0.75600512312979085, -0.037390060262662873},
+    {0.75600512312979085, 0.037390060262662873},
+    {0.82431501588928557, 0},
+    {0.84471989400941361, 0},
+    {0.93252322301902102, 0},
+    {1.0310644541234051, 0},
+    {1.2021632395253405, 0},
+    {1.2086259102589616, -0.04719712349005277},
+    {1.2086259102589616, 0.04719712349005277},
+    {1.3271774217094285, -0.030452106827311441},
+    {1.3271774217094285, 0.030452106827311441},
+    {1.3909988412253262, 0},
+    {1.4835156141583299, 0},
+};
+
+Test(heads, eigenvalues_of_a_trained_heads_ov_circuit) {
+    NpyArray a = {0};
+    cr_assert_eq(npy_load(&a, "tests/ref/eig_stall.npy"), 0, "%s", err_msg());
+    cr_assert(a.dtype == NPY_F64 && a.ndim == 2 && a.shape[0] == 16 && a.shape[1] == 16);
+    double re[16], im[16], got[16][2];
+    cr_assert_eq(heads_eigvals(re, im, a.data, 16), 0, "%s", err_msg());
+    for (int k = 0; k < 16; k++) got[k][0] = re[k], got[k][1] = im[k];
+    qsort(got, 16, sizeof got[0], cmp_complex);
+    for (int k = 0; k < 16; k++)
+        cr_assert(fabs(got[k][0] - EIG_STALL[k][0]) < 1e-10 && fabs(got[k][1] - EIG_STALL[k][1]) < 1e-10,
+                  "eigenvalue %d: %.12g%+.12gi, numpy %.12g%+.12gi", k, got[k][0], got[k][1],
+                  EIG_STALL[k][0], EIG_STALL[k][1]);
+    npy_free(&a);
+}
+
 // The companion matrix of (x−1)(x−2)(x−3)(x²+1) = x⁵ − 6x⁴ + 12x³ − 12x² + 11x − 6 has the roots
 // 1, 2, 3, ±i; small orders and bad input behave.
 Test(heads, eigenvalues_of_a_companion_matrix_and_edge_cases) {
@@ -386,6 +488,14 @@ Test(heads, eigenvalues_of_a_companion_matrix_and_edge_cases) {
     double z[4] = {0};
     cr_assert_eq(heads_eigvals(re, im, z, 2), 0);
     cr_assert(re[0] == 0 && re[1] == 0);
+    // A rank-one 2×2 (eigenvalues 0 and the trace) with a < d: the small root must not come
+    // from a cancelling difference that the determinant is then divided by (that gave 0.123
+    // for 0.00226).
+    double r1[4] = {-0.08730343801982872, 0.1810540711968433, -0.04318606199151126,
+                    0.089561333664162};
+    cr_assert_eq(heads_eigvals(re, im, r1, 2), 0);
+    double lo = fmin(re[0], re[1]), hi = fmax(re[0], re[1]), tr = r1[0] + r1[3];
+    cr_assert(fabs(lo) < 1e-15 && fabs(hi - tr) < 1e-15, "%.17g %.17g (trace %.17g)", lo, hi, tr);
     double bad[4] = {1, NAN, 0, 1};
     cr_assert_eq(heads_eigvals(re, im, bad, 2), -1);
     cr_assert(strstr(err_msg(), "NaN"));
