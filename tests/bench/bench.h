@@ -6,5 +6,6 @@
 
 void bench_gemm(void);
 void bench_transformer(void);
+void bench_induction(void);
 
 #endif

@@ -7,5 +7,6 @@ int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     bench_gemm();
     bench_transformer();
+    bench_induction();
     return 0;
 }
