@@ -614,14 +614,14 @@ static int loss_figure(Buf *svg, const Model *M, const Model *C) {
     PlotSeries s[6];
     int ns = 0;
     s[ns++] = (PlotSeries){.x = M->h_step, .y = M->h_train, .n = M->nh, .label = "train loss"};
-    s[ns++] = (PlotSeries){.x = M->h_step, .y = M->h_first, .n = M->nh, .label = "first (random) half"};
-    s[ns++] = (PlotSeries){.x = M->h_step, .y = M->h_rep, .n = M->nh, .label = "repeated half"};
+    s[ns++] = (PlotSeries){.x = M->h_step, .y = M->h_first, .n = M->nh, .label = "first copy (random)"};
+    s[ns++] = (PlotSeries){.x = M->h_step, .y = M->h_rep, .n = M->nh, .label = "repeats"};
     if (C && C != M) {
         s[ns++] = (PlotSeries){.x = C->h_step, .y = C->h_first, .n = C->nh,
-                               .label = "1-layer control: first half", .dashed = 1,
+                               .label = "1-layer control: first copy", .dashed = 1,
                                .color = plot_palette(1)};
         s[ns++] = (PlotSeries){.x = C->h_step, .y = C->h_rep, .n = C->nh,
-                               .label = "1-layer control: repeated half", .dashed = 1,
+                               .label = "1-layer control: repeats", .dashed = 1,
                                .color = plot_palette(2)};
     }
     char lab[64], lv[64];
@@ -740,12 +740,12 @@ static int write_report(const Model *M, const Model *C, const Check *ck, int nck
 
     report_heading(r, 2, "Loss and the phase change");
     if (add_svg(r, &svg, loss_figure(&svg, M, C),
-                "Held-out loss over training on the random first half and on the repeated second "
-                "half. The repeated half's loss falls suddenly (the marked step is the steepest "
-                "drop); the first half stays near ln(vocab).", out, "loss.svg"))
+                "Held-out loss over training on the first copy of the segment (random) and on its "
+                "repeats. The repeats' loss falls suddenly (the marked step is the steepest drop); "
+                "the first copy's stays near ln(vocab).", out, "loss.svg"))
         goto done;
     report_paragraphf(r,
-        "Final losses: train %s, held-out %s, first half %s, repeated half %s nat. "
+        "Final losses: train %s, held-out %s, first copy %s, repeats %s nat. "
         "Phase change at step %s (steepest drop between evaluations); %s of the total drop "
         "happens within a window of a tenth of training. In-context-learning score (Olsson et al. "
         "2022: loss at token 500 minus loss at token 50 of 512, scaled here to tokens %d and %d of "
@@ -783,11 +783,11 @@ static int write_report(const Model *M, const Model *C, const Check *ck, int nck
         "Head-detector scores as TransformerLens defines them (transformer_lens.head_detector, "
         "error measure \"mul\", exclude_bos and exclude_current_token off): attention on the "
         "detection pattern divided by all attention, per sequence, averaged over sequences. Because "
-        "TL divides by the attention of every query, and only the repeated half's queries have an "
-        "induction target, a perfect induction head scores only about one half on these sequences. "
-        "The induction score used for the checks and the classification is therefore Olsson et "
-        "al.'s prefix-matching score: the same ratio over the queries that have a target. Layer-0 "
-        "heads are dashed.");
+        "TL divides by the attention of every query, and only the queries in the repeats have an "
+        "induction target, a perfect induction head scores at most the share of queries that have "
+        "one (see the score table). The induction score used for the checks and the "
+        "classification is therefore Olsson et al.'s prefix-matching score: the same ratio over "
+        "the queries that have a target. Layer-0 heads are dashed.");
     if (add_svg(r, &svg, score_curves(&svg, M, S_PREFIX, "Induction (prefix-matching) score", "score"),
                 "Prefix-matching score of every head on one held-out batch, every evaluation.", out,
                 "induction_scores.svg") ||
@@ -799,8 +799,9 @@ static int write_report(const Model *M, const Model *C, const Check *ck, int nck
     for (int l = 0; l < M->L; l++)
         if (add_svg(r, &svg, pattern_figure(&svg, M, l),
                     "Rows are queries, columns keys. A previous-token head lights the line just "
-                    "below the diagonal; an induction head lights a line in the second half, offset "
-                    "by the segment length minus one.", out, NULL))
+                    "below the diagonal; an induction head lights a line in the repeats, the "
+                    "segment length minus one below the diagonal (or several: one per earlier "
+                    "copy).", out, NULL))
             goto done;
 
     report_heading(r, 2, "Head scores");
@@ -925,14 +926,30 @@ static int write_report(const Model *M, const Model *C, const Check *ck, int nck
         if (add_svg(r, &svg, plot_heatmap(&svg, &o, &hm), cap, out, NULL)) goto done;
         snprintf(title, sizeof title, "Positional QK circuit of %s (W_pos W_QK W_pos^T)",
                  head_name(nm, M->top_prev, H));
-        PlotHeatmap hp = {.data = M->qk_pos, .rows = NC, .cols = NC,
+        // What softmax sees: each query row over the keys it may attend to (at or before it),
+        // less the row's mean; the masked keys above the diagonal are grey.
+        float *rel = malloc(sizeof(float) * (size_t)NC * NC);
+        if (!rel) {
+            err_set("out of memory");
+            goto done;
+        }
+        for (int q = 0; q < NC; q++) {
+            double mu = 0;
+            for (int k = 0; k <= q; k++) mu += M->qk_pos[(size_t)q * NC + k] / (q + 1);
+            for (int k = 0; k < NC; k++)
+                rel[(size_t)q * NC + k] = k <= q ? (float)(M->qk_pos[(size_t)q * NC + k] - mu) : NAN;
+        }
+        PlotHeatmap hp = {.data = rel, .rows = NC, .cols = NC,
                           .scale = {.cmap = PLOT_DIVERGING, .label = "score"}};
         PlotOpts op = {.title = title, .xlabel = "key position", .ylabel = "query position",
                        .width = 560, .height = 520};
-        if (add_svg(r, &svg, plot_heatmap(&svg, &op, &hp),
-                    "The layer-0 head with the highest previous-token score: a previous-token head "
-                    "scores the key just before the query highest (the line below the diagonal; "
-                    "entries above the diagonal are masked in the model).", out, NULL))
+        int prc = plot_heatmap(&svg, &op, &hp);
+        free(rel);
+        if (add_svg(r, &svg, prc,
+                    "The layer-0 head with the highest previous-token score, from positions alone "
+                    "(token embeddings left out), each row less its mean over the keys the query "
+                    "can see: a previous-token head scores the key just before the query highest, "
+                    "the line below the diagonal.", out, NULL))
             goto done;
     }
 

@@ -90,6 +90,27 @@ Test(induction, short_run_learns_the_repeated_half_and_writes_its_folder, .timeo
     rm_tree(dir);
 }
 
+// --layers 1 runs only the 1-layer configuration, with the control's checks.
+Test(induction, one_layer_runs_the_control_alone, .timeout = 60) {
+    char dir[64], args[512], path[256];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(args, sizeof args,
+             "run induction --out %s/run --layers 1 --heads 2 --d-model 16 --vocab 12 --n-ctx 16 "
+             "--batch 8 --steps 40 --eval-every 20",
+             dir);
+    int rc = run_cli(args, dir);
+    cr_assert(rc == 0 || rc == 1, "exit %d", rc);
+    snprintf(path, sizeof path, "%s/run/summary.json", dir);
+    JsonDoc doc = {0};
+    cr_assert_eq(json_parse_file(&doc, path, 1 << 24), 0, "%s", err_msg());
+    const JsonValue *res = json_get(doc.root, "results");
+    cr_assert_not_null(json_get(res, "control"));
+    cr_assert_null(json_get(res, "model"));
+    cr_assert_eq(json_len(json_get(doc.root, "checks")), 3);
+    json_free(&doc);
+    rm_tree(dir);
+}
+
 Test(induction, usage_errors_exit_2) {
     char dir[64];
     make_tmpdir(dir, sizeof dir);
