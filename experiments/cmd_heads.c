@@ -185,9 +185,12 @@ int cmd_heads(int argc, char **argv) {
     }
     HeadsIcl icl = heads_icl_score(lp, (int)T);
     printf("%s: %d layers x %d heads, d_model %d, vocab %d\n", path, L, H, cfg->d_model, V);
-    printf("%ld repeated random sequences of %ld tokens (%s, segment length %s%ld..%ld), seed %ld\n",
-           n, T, bos ? "BOS first" : "no BOS", rmin ? "" : "always ", rmin ? rmin : (T - bos) / 2,
-           (T - bos) / 2, seed);
+    if (rmin)
+        printf("%ld repeated random sequences of %ld tokens (%s, segment length %ld..%ld, repeated "
+               "to the end), seed %ld\n", n, T, bos ? "BOS first" : "no BOS", rmin, (T - bos) / 2, seed);
+    else
+        printf("%ld repeated random sequences of %ld tokens (%s, a segment of %ld twice), seed %ld\n",
+               n, T, bos ? "BOS first" : "no BOS", (T - bos) / 2, seed);
     printf("loss: all %.4f  first half %.4f  repeated half %.4f nat;  ICL score %.4f (loss at "
            "token %d minus token %d)\n\n",
            val, first, rep, icl.score, icl.k_late, icl.k_early);

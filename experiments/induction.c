@@ -251,8 +251,7 @@ static int ablate(Model *M, HeadsAblateKind kind, const unsigned char *mask, con
 static int analyse(Model *M) {
     TfTrainer *t = M->t;
     Transformer *m = t->m;
-    const int L = M->L, H = M->H, NH = M->NH, T = M->T, n = M->n, D = M->set.cfg.d_model;
-    const int V = M->set.cfg.d_vocab;
+    const int L = M->L, H = M->H, NH = M->NH, T = M->T, n = M->n, V = M->set.cfg.d_vocab;
     fprintf(stderr, "analysing the %s model: scores, patterns, circuits, ablations\n", M->label);
     M->train = t->state.last_loss;
     if (tftrain_eval_losses(t, NULL, &M->val, &M->first, &M->rep)) return -1;
@@ -334,7 +333,6 @@ static int analyse(Model *M) {
         M->ck = M->cq + nc, M->cv = M->ck + nc;
         if (heads_composition(m, 1, M->cq, M->ck, M->cv)) goto done;
     }
-    (void)D;
     // Ablations: every head alone, zero and mean (over every held-out position); then groups.
     if (heads_z_means(m, t->vtok, n, T, means)) goto done;
     for (int i = 0; i < NH; i++) {

@@ -90,6 +90,33 @@ Test(induction, short_run_learns_the_repeated_half_and_writes_its_folder, .timeo
     rm_tree(dir);
 }
 
+// mechlab heads on a checkpoint from `mechlab train transformer` (MLPs, no LayerNorm, no BOS).
+Test(induction, heads_on_any_transformer_checkpoint, .timeout = 60) {
+    char dir[64], args[512], path[256];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(args, sizeof args,
+             "train transformer --out %s/tf --layers 3 --d-model 16 --heads 2 --n-ctx 12 "
+             "--vocab 10 --norm none --steps 3 --batch 4",
+             dir);
+    cr_assert_eq(run_cli(args, dir), 0);
+    snprintf(args, sizeof args, "heads %s/tf --n 8 --raw-ln --out %s/h", dir, dir);
+    cr_assert_eq(run_cli(args, dir), 0);
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    char *txt = read_text(path);
+    // No BOS was trained, so none is used: two copies of 6.
+    cr_assert(strstr(txt, "sequences of 12 tokens (no BOS, a segment of 6 twice)") &&
+              strstr(txt, "L2H1"), "%s", txt);
+    cr_assert(strstr(txt, "layer 1 heads (rows) into layer 2"), "composition of every layer pair");
+    free(txt);
+    snprintf(path, sizeof path, "%s/h/heads.json", dir);
+    JsonDoc doc = {0};
+    cr_assert_eq(json_parse_file(&doc, path, 1 << 20), 0, "%s", err_msg());
+    cr_assert_eq(json_len(json_get(doc.root, "heads")), 6);
+    cr_assert_eq(json_len(json_get(doc.root, "composition_k")), 2 * 2 * 2);
+    json_free(&doc);
+    rm_tree(dir);
+}
+
 // --layers 1 runs only the 1-layer configuration, with the control's checks.
 Test(induction, one_layer_runs_the_control_alone, .timeout = 60) {
     char dir[64], args[512], path[256];
