@@ -7,6 +7,7 @@
 #include "verbs.h"
 
 static const Experiment EXPERIMENTS[] = {
+    {"sae-toy", "Sharkey et al. 2022 - sparse autoencoders recover features from superposition", run_sae_toy},
     {NULL, NULL, NULL},  // end
 };
 

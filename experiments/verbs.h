@@ -7,5 +7,6 @@
 int cmd_version(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int run_sae_toy(int argc, char **argv);  // experiments/sae_toy.c
 
 #endif

@@ -871,3 +871,82 @@ Test(sae, ground_truth_recovery_over_lambda, .timeout = 120) {
     free(xe);
     feat_free(fs);
 }
+
+// ---- the sae-toy command ----------------------------------------------------------------------
+
+static char *read_in(const char *dir, const char *name) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return read_text(path);
+}
+
+Test(sae, toy_command_help_and_usage_errors, .init = setup, .fini = teardown) {
+    cr_assert_eq(run_cli("run sae-toy --help", tmp), 0);
+    char *out = read_in(tmp, "out.txt");
+    cr_assert(out && strstr(out, "--lambdas") && strstr(out, "Sharkey"), "help: %s", out ? out : "(none)");
+    free(out);
+    cr_assert_eq(run_cli("run sae-toy --bogus", tmp), 2);
+    cr_assert_eq(run_cli("run sae-toy --lambdas 0.1,x", tmp), 2);
+    cr_assert_eq(run_cli("run sae-toy --lambdas 0.1,", tmp), 2);
+    cr_assert_eq(run_cli("run sae-toy --lambdas -1", tmp), 2);
+    cr_assert_eq(run_cli("run sae-toy --steps 0", tmp), 2);
+    cr_assert_eq(run_cli("run sae-toy --active 0", tmp), 2);
+    cr_assert_eq(run_cli("run sae-toy --samples 10 --batch 20", tmp), 2);
+    cr_assert_eq(run_cli("run sae-toy extra", tmp), 2);
+    char *err = read_in(tmp, "err.txt");
+    cr_assert(err && strstr(err, "mechlab run sae-toy:"), "usage message: %s", err ? err : "(none)");
+    free(err);
+    out = NULL;
+    cr_assert_eq(run_cli("list", tmp), 0);
+    out = read_in(tmp, "out.txt");
+    cr_assert(out && strstr(out, "sae-toy"), "list: %s", out ? out : "(none)");
+    free(out);
+}
+
+Test(sae, toy_command_tiny_run_writes_its_files, .init = setup, .fini = teardown) {
+    char args[512];
+    snprintf(args, sizeof args,
+             "run sae-toy --out %s/run --features 8 --dims 4 --active 1 --steps 60 --batch 32 --samples 512 "
+             "--eval 512 --lambdas 1,0.1 --big-dict 16 --resample-every 10 --dead-window 64 --threads 1",
+             tmp);
+    int rc = run_cli(args, tmp);
+    char *err = read_in(tmp, "err.txt");
+    cr_assert(rc == 0 || rc == 1, "exit %d: %s", rc, err ? err : "");
+    cr_assert(err && !strstr(err, "mechlab:"), "an error, not a check miss: %s", err);
+    free(err);
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/run", tmp);
+    const char *files[] = {"report.html", "mmcs.svg", "l0.svg", "fvu.svg", "density.svg", "cos_heatmap.svg",
+                           "dead_over_training.svg", "sweep.csv"};
+    for (int i = 0; i < 8; i++) {
+        char *t = read_in(dir, files[i]);
+        cr_assert(t && strlen(t) > 20, "%s missing or empty", files[i]);
+        free(t);
+    }
+    char *csv = read_in(dir, "sweep.csv");
+    int lines = 0;
+    for (char *p = csv; *p; p++) lines += *p == '\n';
+    cr_assert_eq(lines, 5, "sweep.csv: %d lines (header, 2 lambdas, 2 resampling runs)", lines);
+    free(csv);
+    char path[256];
+    snprintf(path, sizeof path, "%s/summary.json", dir);
+    JsonDoc doc = {0};
+    cr_assert_eq(json_parse_file(&doc, path, 1 << 20), 0, "%s", err_msg());
+    const JsonValue *res = json_get(doc.root, "results");
+    const JsonValue *sw = json_get(res, "sweep");
+    cr_assert_eq(json_len(sw), 2u);
+    double l0, l1;
+    cr_assert(!json_get_double(json_at(sw, 0), "lambda", &l0) && !json_get_double(json_at(sw, 1), "lambda", &l1));
+    cr_assert(l0 < l1, "sweep not sorted by lambda");
+    cr_assert_not_null(json_get(json_get(res, "resampling"), "with"));
+    cr_assert(json_len(json_get(doc.root, "checks")) >= 6);
+    double missed;
+    cr_assert_eq(json_get_double(doc.root, "checks_missed", &missed), 0);
+    cr_assert_eq(rc, missed > 0 ? 1 : 0, "exit %d with %g checks missed", rc, missed);
+    json_free(&doc);
+    snprintf(path, sizeof path, "%s/sae-best", dir);
+    Sae *s = sae_load_saelens(path);
+    cr_assert_not_null(s, "%s", err_msg());
+    cr_assert(s->cfg.d_in == 4 && s->cfg.d_sae == 16);
+    sae_free(s);
+}
