@@ -5,6 +5,8 @@
 #   make sanitize   the suite under AddressSanitizer + UndefinedBehaviorSanitizer, fails on leaks
 #   make bench      one machine-readable line per figure
 #   make demo       the main job
+#   make fuzz       libFuzzer targets for every parser (clang); make fuzz-run runs each
+#                   for FUZZ_SECONDS (default 60); see tests/fuzz/README.md
 #
 # Options: CC=clang, NATIVE=1 (adds -march=native), WERROR=1 (adds -Werror; CI sets it),
 #          BUILD=dir (output folder, default build).
@@ -41,7 +43,8 @@ BENCH := $(BUILD)/bench_mechlab
 # The suite's Criterion flags: plain ASCII summary, no colour, parallel jobs = cores.
 TEST_FLAGS ?=
 
-.PHONY: all test sanitize bench bench-build demo clean check-criterion tests-build
+.PHONY: all test sanitize bench bench-build demo clean check-criterion tests-build fuzz fuzz-build \
+        fuzz-run
 
 all: $(LIB) $(CLI)
 
@@ -93,7 +96,35 @@ demo: $(CLI)
 	./$(CLI) --version
 	$(MAKE) --no-print-directory bench
 
-clean:
-	rm -rf build build-san build-clang
+# Fuzzing: the library rebuilt with clang, ASan+UBSan and libFuzzer's coverage hooks in
+# build-fuzz/, one binary per tests/fuzz/fuzz_*.c. fuzz-run keeps what it learns in
+# build-fuzz/corpus/<name>, seeded from tests/fuzz/seeds/<name> (and tests/ref for the binary
+# formats).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SAN     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=all -fsanitize=fuzzer-no-link
+FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/%)
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BENCH_OBJ:.o=.d)
+fuzz:
+	$(MAKE) --no-print-directory BUILD=build-fuzz CC=$(FUZZ_CC) CFLAGS="$(FUZZ_SAN)" fuzz-build
+
+fuzz-build: $(FUZZ_BIN)
+
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB) $(LDLIBS)
+
+fuzz-run: fuzz
+	@for t in json safetensors npy; do \
+	  mkdir -p build-fuzz/corpus/$$t; \
+	  seeds=tests/fuzz/seeds/$$t; [ $$t = json ] || seeds="$$seeds tests/ref"; \
+	  echo "fuzz-run: fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	  ./build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -dict=tests/fuzz/$$t.dict \
+	    build-fuzz/corpus/$$t $$seeds || exit 1; \
+	done
+
+clean:
+	rm -rf build build-san build-clang build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BENCH_OBJ:.o=.d) $(FUZZ_BIN:=.d)

@@ -6,6 +6,8 @@
 #include "verbs.h"
 
 static const CliVerb VERBS[] = {
+    {"list", "the reproducible experiments, one line each", cmd_list},
+    {"run", "run an experiment: train, analyse, write runs/<name>/report.html", cmd_run},
     {"version", "print the version", cmd_version},
 };
 #define NVERBS (int)(sizeof VERBS / sizeof VERBS[0])

@@ -5,5 +5,7 @@
 #define MECHLAB_VERBS_H
 
 int cmd_version(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 #endif
