@@ -116,7 +116,7 @@ $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB)
 	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB) $(LDLIBS)
 
 fuzz-run: fuzz
-	@for t in json safetensors npy; do \
+	@for t in json safetensors npy idx; do \
 	  mkdir -p build-fuzz/corpus/$$t; \
 	  seeds=tests/fuzz/seeds/$$t; [ $$t = json ] || seeds="$$seeds tests/ref"; \
 	  echo "fuzz-run: fuzz_$$t for $(FUZZ_SECONDS) s"; \

@@ -16,14 +16,15 @@
 // Larger files (compressed or not) are refused: Fashion-MNIST's largest file is 47 MB.
 #define IDX_MAX_BYTES ((size_t)1 << 30)
 
-// ---- CRC-32 (gzip trailer) -------------------------------------------------------------------
-// Reflected polynomial 0xEDB88320, two nibble lookups per byte. (interp/png.c has the same
-// function; datasets/ cannot depend on interp/, and 16 constants are cheaper than a new module.)
+// ---- CRC-32 (gzip trailer; PNG chunks use it too) ----------------------------------------------
+// Two nibble lookups per byte: a table small enough to write out rather than build at run time
+// (so there is no initialisation race between threads).
 static const uint32_t crc_nibble[16] = {
     0x00000000, 0x1db71064, 0x3b6e20c8, 0x26d930ac, 0x76dc4190, 0x6b6b51f4, 0x4db26158, 0x5005713c,
     0xedb88320, 0xf00f9344, 0xd6d6a3e8, 0xcb61b38c, 0x9b64c2b0, 0x86d3d2d4, 0xa00ae278, 0xbdbdf21c};
 
-static uint32_t crc32_update(uint32_t crc, const uint8_t *p, size_t n) {
+uint32_t idx_crc32(uint32_t crc, const void *data, size_t n) {
+    const uint8_t *p = data;
     crc = ~crc;
     for (size_t i = 0; i < n; i++) {
         crc ^= p[i];
@@ -171,7 +172,7 @@ static int inflate_stored(Inflate *s) {
     if (len != (~nlen & 0xffff)) return err_set("gzip: stored block length check failed");
     if (s->n - s->pos < len) return err_set("gzip: compressed data ends early");
     if (out_reserve(s, len)) return -1;
-    memcpy(s->out + s->len, s->in + s->pos, len);
+    if (len) memcpy(s->out + s->len, s->in + s->pos, len);  // (out may still be NULL if len = 0)
     s->len += len;
     s->pos += len;
     return 0;
@@ -192,7 +193,8 @@ static int inflate_fixed(Inflate *s) {
 }
 
 static int inflate_dynamic(Inflate *s) {
-    static const uint8_t order[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15};
+    static const uint8_t order[19] = {16, 17, 18, 0, 8,  7, 9,  6, 10, 5,
+                                      11, 4,  12, 3, 13, 2, 14, 1, 15};
     uint32_t hlit, hdist, hclen, v;
     if (need_bits(s, 5, &hlit) || need_bits(s, 5, &hdist) || need_bits(s, 4, &hclen)) return -1;
     hlit += 257;
@@ -264,7 +266,8 @@ static int gzip_member(Inflate *s) {
     size_t n = s->n, pos = s->pos;
     if (n - pos < 10 || p[pos] != 0x1f || p[pos + 1] != 0x8b)
         return err_set("gzip: bad member header");
-    if (p[pos + 2] != 8) return err_set("gzip: compression method %d (only 8, deflate)", p[pos + 2]);
+    if (p[pos + 2] != 8)
+        return err_set("gzip: compression method %d (only 8, deflate)", p[pos + 2]);
     int flg = p[pos + 3];
     if (flg & 0xe0) return err_set("gzip: reserved header flags set (0x%02x)", flg);
     pos += 10;
@@ -289,7 +292,8 @@ static int gzip_member(Inflate *s) {
     s->start = s->len;
     if (inflate_stream(s)) return -1;
     if (s->n - s->pos < 8) return err_set("gzip: data ends before the CRC and length trailer");
-    uint32_t crc = crc32_update(0, s->out + s->start, s->len - s->start);
+    // (an empty member has no output buffer yet; its CRC is 0)
+    uint32_t crc = s->len > s->start ? idx_crc32(0, s->out + s->start, s->len - s->start) : 0;
     if (crc != le32(p + s->pos))
         return err_set("gzip: CRC-32 mismatch (0x%08x, trailer says 0x%08x): the data is corrupt",
                        crc, le32(p + s->pos));

@@ -52,6 +52,11 @@ void idx_free(IdxArray *a);  // a zeroed or freed array is fine
 // *out_len bytes, refusing to produce more than max_out bytes. Returns 0, or -1 with err_set.
 int idx_gunzip(const uint8_t *gz, size_t n, size_t max_out, uint8_t **out, size_t *out_len);
 
+// CRC-32 of ISO 3309 / ITU-T V.42, as gzip and PNG use it (reflected polynomial 0xEDB88320,
+// initial value and final xor 0xFFFFFFFF). Chain calls by passing the previous result as crc;
+// start with crc = 0. idx_crc32(0, "123456789", 9) == 0xCBF43926.
+uint32_t idx_crc32(uint32_t crc, const void *data, size_t n);
+
 // An image file [N, rows, cols] and a label file [N] as an ImageSet (C = 1, pixels / 255 in
 // [0, 1], n_classes = largest label + 1). Errors name the file at fault: wrong magic or ndim
 // for its role, or a label file whose N differs from the image file's.

@@ -53,7 +53,8 @@ void images_mean_std(const ImageSet *s, double *mean, double *std) {
     double sum = 0, sq = 0;
     for (size_t i = 0; i < n; i++) sum += s->x[i];
     double m = n ? sum / (double)n : 0;
-    for (size_t i = 0; i < n; i++) sq += (s->x[i] - m) * (s->x[i] - m);  // two passes: no cancellation
+    // a second pass about the mean: no cancellation in the variance
+    for (size_t i = 0; i < n; i++) sq += (s->x[i] - m) * (s->x[i] - m);
     *mean = m;
     *std = n ? sqrt(sq / (double)n) : 0;
 }

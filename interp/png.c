@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datasets/idx.h"
 #include "model/err.h"
 #include "model/fileio.h"
 
@@ -17,28 +18,11 @@
 
 // ---- checksums -------------------------------------------------------------------------------
 
-// CRC-32 of the 16 nibble values (reflected 0xEDB88320): two lookups per byte, and a table small
-// enough to write out rather than build at run time (so there is no initialisation race).
-static const uint32_t crc_nibble[16] = {
-    0x00000000, 0x1db71064, 0x3b6e20c8, 0x26d930ac, 0x76dc4190, 0x6b6b51f4, 0x4db26158, 0x5005713c,
-    0xedb88320, 0xf00f9344, 0xd6d6a3e8, 0xcb61b38c, 0x9b64c2b0, 0x86d3d2d4, 0xa00ae278, 0xbdbdf21c};
-
-uint32_t png_crc32(uint32_t crc, const void *data, size_t n) {
-    const uint8_t *p = data;
-    crc = ~crc;
-    for (size_t i = 0; i < n; i++) {
-        crc ^= p[i];
-        crc = crc_nibble[crc & 15] ^ (crc >> 4);
-        crc = crc_nibble[crc & 15] ^ (crc >> 4);
-    }
-    return ~crc;
-}
-
 uint32_t png_adler32(uint32_t adler, const void *data, size_t n) {
     const uint8_t *p = data;
     uint32_t a = adler & 0xffff, b = adler >> 16;
     while (n > 0) {
-        // 5552 is the most bytes for which b cannot overflow 32 bits before the reduction (RFC 1950).
+        // 5552: the most bytes for which b cannot overflow 32 bits before reducing (RFC 1950).
         size_t m = n < 5552 ? n : 5552;
         for (size_t i = 0; i < m; i++) {
             a += p[i];
@@ -66,7 +50,7 @@ static uint8_t *put32(uint8_t *p, uint32_t v) {
 static uint8_t *chunk_close(uint8_t *p, const char type[4], size_t len) {
     put32(p, (uint32_t)len);
     memcpy(p + 4, type, 4);
-    uint32_t crc = png_crc32(0, p + 4, len + 4);
+    uint32_t crc = idx_crc32(0, p + 4, len + 4);
     return put32(p + 8 + len, crc);
 }
 
@@ -277,7 +261,8 @@ int png_write_float(const char *path, const float *img, int h, int w, const PngS
     if (canvas_alloc(&c, w, h, path)) return -1;
     float lo, hi;
     style_range(style, img, (size_t)w * h, &lo, &hi);
-    for (size_t i = 0; i < (size_t)w * h; i++) png_colormap(style->cmap, img[i], lo, hi, c.rgb + 3 * i);
+    for (size_t i = 0; i < (size_t)w * h; i++)
+        png_colormap(style->cmap, img[i], lo, hi, c.rgb + 3 * i);
     int rc = canvas_write(path, &c, scale, style->cmap == PNG_GREY);
     free(c.rgb);
     return rc;

@@ -3,9 +3,9 @@
 // The encoder writes the simplest valid PNG (ISO/IEC 15948): signature, IHDR (bit depth 8, colour
 // type 0 grey or 2 RGB, no interlace), one IDAT holding a zlib stream (RFC 1950) of STORED deflate
 // blocks (RFC 1951 §3.2.4, no compression) over the scanlines, each with filter byte 0, and IEND.
-// Chunk CRC-32 and the zlib Adler-32 are computed here. The images mechlab writes are filters,
-// feature visualisations and attributions of a few hundred pixels, so compression would save
-// little and cost a second format to get right; any PNG reader opens these files.
+// The chunk CRC-32 (idx_crc32) and the zlib Adler-32 are our own code. The images mechlab writes
+// are filters, feature visualisations and attributions of a few hundred pixels, so compression
+// would save little and cost a second format to get right; any PNG reader opens these files.
 //
 // On top of the encoder, float images are drawn with a colour map:
 //   PNG_GREY       lo → black, hi → white (a 1-channel PNG)
@@ -24,11 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// ---- checksums (exposed for the tests and for anyone else who needs them) -------------------
-// CRC-32 of ISO 3309 / ITU-T V.42 as PNG and gzip use it (reflected polynomial 0xEDB88320,
-// initial value and final xor 0xFFFFFFFF). Chain calls by passing the previous result as crc;
-// start with crc = 0. png_crc32(0, "123456789", 9) == 0xCBF43926.
-uint32_t png_crc32(uint32_t crc, const void *data, size_t n);
+// ---- checksums -------------------------------------------------------------------------------
+// The chunk CRC-32 is idx_crc32 (datasets/idx.h: the same CRC as gzip's, one implementation).
 // Adler-32 of RFC 1950; start with adler = 1. png_adler32(1, "Wikipedia", 9) == 0x11E60398.
 uint32_t png_adler32(uint32_t adler, const void *data, size_t n);
 

@@ -184,6 +184,28 @@ Test(idx, corrupt_gzip_is_reported) {
     rm_tree(t.dir);
 }
 
+// Two inputs the fuzzer found (fuzz_idx): members that inflate to nothing — an empty fixed
+// Huffman block, an empty stored block — must give an empty buffer, not touch a NULL one.
+Test(idx, empty_gzip_members) {
+    const uint8_t fixed[] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0x03, 0x00, 0, 0, 0, 0, 0, 0, 0, 0};
+    const uint8_t stored[] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0x01, 0x00, 0x00, 0xff, 0xff,
+                              0,    0,    0, 0, 0, 0, 0, 0, 0};
+    uint8_t *out;
+    size_t n;
+    cr_assert_eq(idx_gunzip(fixed, sizeof fixed, 100, &out, &n), 0, "%s", err_msg());
+    cr_assert_eq(n, 0u);
+    free(out);
+    cr_assert_eq(idx_gunzip(stored, sizeof stored, 100, &out, &n), 0, "%s", err_msg());
+    cr_assert_eq(n, 0u);
+    free(out);
+    IdxArray a;
+    cr_assert_eq(idx_parse(&a, stored, sizeof stored), -1);
+    cr_assert(strstr(err_msg(), "file of 0 bytes is too short"), "%s", err_msg());
+    // and the output limit holds
+    cr_assert_eq(idx_gunzip(fixed, sizeof fixed - 1, 100, &out, &n), -1);
+    cr_assert(strstr(err_msg(), "trailer"), "%s", err_msg());
+}
+
 Test(idx, hostile_headers) {
     Tmp t;
     tmp_init(&t);
