@@ -5,5 +5,6 @@
 #define MECHLAB_BENCH_H
 
 void bench_gemm(void);
+void bench_cnn(void);
 
 #endif

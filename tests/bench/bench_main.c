@@ -6,5 +6,6 @@
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     bench_gemm();
+    bench_cnn();
     return 0;
 }
