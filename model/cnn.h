@@ -159,7 +159,8 @@ int cnn_backward(Cnn *m, const HookList *hooks);
 // touched. The gradient buffers of the layers at and before `point` are overwritten (not
 // accumulated); params.grad is accumulated (+=) when flags has CNN_GRAD_PARAMS.
 // Returns 0, or -1 with err_set (no forward yet, unknown point, loss without labels, a
-// failing hook).
+// failing hook). After a hook fails mid-pass, params.grad holds the contributions of the layers
+// already passed (zero the gradients before retrying).
 int cnn_backward_from(Cnn *m, const char *point, const float *dact, unsigned flags,
                       const HookList *hooks);
 
