@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datasets/sparse.h"
 #include "model/err.h"
+#include "model/gemm.h"
 
 FeatSet *feat_create(int n_features, int d, double p_active, uint64_t seed) {
     if (n_features < 1 || d < 1) {
@@ -50,22 +52,26 @@ void feat_free(FeatSet *fs) {
     free(fs);
 }
 
-// x[n, D], coef[n, F]
-void feat_sample(const FeatSet *fs, Rng *r, float *x, float *coef, size_t n) {
+// x[n, D] = coef[n, F] · dirs[F, D], chunk by chunk
+int feat_sample(const FeatSet *fs, Rng *r, float *x, float *coef, size_t n) {
     const int F = fs->n_features, D = fs->d;
     const float p = (float)fs->p_active;
-    for (size_t s = 0; s < n; s++) {
-        float *xs = x + s * D;
-        float *cs = coef ? coef + s * F : NULL;
-        memset(xs, 0, sizeof(float) * D);
-        for (int i = 0; i < F; i++) {
-            float c = 0.0f;
-            if (rng_uniform(r) < p) c = rng_uniform(r);
-            if (cs) cs[i] = c;
-            if (c != 0.0f) {
-                const float *v = fs->dirs + (size_t)i * D;
-                for (int j = 0; j < D; j++) xs[j] += c * v[j];
-            }
-        }
+    const SparseSpec spec = {.n_instances = 1, .n_features = F};
+    float *scratch = NULL;
+    if (!coef && n > 0) {
+        size_t rows = n < FEAT_CHUNK ? n : FEAT_CHUNK;
+        if (!(scratch = malloc(sizeof(float) * rows * (size_t)F)))
+            return err_set("features: out of memory for %zu x %d coefficients", rows, F);
     }
+    for (size_t s0 = 0; s0 < n; s0 += FEAT_CHUNK) {
+        int B = n - s0 < FEAT_CHUNK ? (int)(n - s0) : FEAT_CHUNK;
+        float *c = coef ? coef + s0 * F : scratch;
+        if (sparse_batch(c, &spec, &p, B, r)) {
+            free(scratch);
+            return err_prefix("features");
+        }
+        gemm(false, false, B, D, F, c, F, fs->dirs, D, x + s0 * D, D, false);
+    }
+    free(scratch);
+    return 0;
 }

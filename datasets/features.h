@@ -33,8 +33,11 @@ FeatSet *feat_create(int n_features, int d, double p_active, uint64_t seed);
 void feat_free(FeatSet *fs);  // feat_free(NULL) is fine
 
 // x[n, D] from n fresh samples; coef[n, F] (may be NULL) receives every c_i (0 when inactive).
-// For each sample the features are visited in order: one uniform decides activity and, when
-// active, a second one gives the coefficient.
-void feat_sample(const FeatSet *fs, Rng *r, float *x, float *coef, size_t n);
+// The coefficients are drawn by datasets/sparse.h (independent features, present with
+// probability p, values U[0, 1)) in chunks of FEAT_CHUNK rows, one sparse_batch call each, and
+// projected with gemm: the result depends only on the Rng state and n, for any thread count.
+// Returns 0, or -1 with err_set (out of memory for the coefficients when coef is NULL).
+#define FEAT_CHUNK 4096
+int feat_sample(const FeatSet *fs, Rng *r, float *x, float *coef, size_t n);
 
 #endif

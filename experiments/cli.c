@@ -1,9 +1,11 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "model/err.h"
 
@@ -50,5 +52,26 @@ int cli_float(const char *verb, const char *flag, const char *s, double *out) {
         return -1;
     }
     *out = v;
+    return 0;
+}
+
+const char *cli_optname(const struct option *opts, int val) {
+    static _Thread_local char name[64];
+    for (; opts->name; opts++)
+        if (opts->val == val) {
+            snprintf(name, sizeof name, "--%s", opts->name);
+            return name;
+        }
+    return "option";
+}
+
+int cli_ckpt_path(const char *arg, char *out, size_t n) {
+    struct stat st;
+    if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
+        if ((size_t)snprintf(out, n, "%s/model.safetensors", arg) >= n)
+            return err_set("%s: path too long", arg);
+    } else if ((size_t)snprintf(out, n, "%s", arg) >= n) {
+        return err_set("%s: path too long", arg);
+    }
     return 0;
 }

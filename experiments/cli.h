@@ -5,6 +5,8 @@
 #ifndef MECHLAB_CLI_H
 #define MECHLAB_CLI_H
 
+#include <stddef.h>
+
 #define MECHLAB_VERSION "0.1.0"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -29,5 +31,13 @@ int cli_fail_err(void);
 // flag and returns -1.
 int cli_int(const char *verb, const char *flag, const char *s, long lo, long hi, long *out);
 int cli_float(const char *verb, const char *flag, const char *s, double *out);
+
+// A checkpoint argument: a .safetensors file, or a run folder holding model.safetensors.
+// Writes the file path to out. Returns 0, or -1 with err_set.
+int cli_ckpt_path(const char *arg, char *out, size_t n);
+
+struct option;
+// "--name" of the getopt_long option whose val is `val` (for messages).
+const char *cli_optname(const struct option *opts, int val);
 
 #endif

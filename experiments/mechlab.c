@@ -8,6 +8,10 @@
 static const CliVerb VERBS[] = {
     {"list", "the reproducible experiments, one line each", cmd_list},
     {"run", "run an experiment: train, analyse, write runs/<name>/report.html", cmd_run},
+    {"train", "train a model on a dataset (mechlab train transformer --help)", cmd_train},
+    {"inspect", "a checkpoint's config, training state and tensors", cmd_inspect},
+    {"eval", "next-token loss of a checkpoint on token sequences (.npy)", cmd_eval},
+    {"hooks", "list a transformer's hook points with their shapes", cmd_hooks},
     {"version", "print the version", cmd_version},
 };
 #define NVERBS (int)(sizeof VERBS / sizeof VERBS[0])

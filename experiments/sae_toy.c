@@ -381,8 +381,7 @@ static int experiment(const ToyOpts *o) {
     }
     Rng rng;
     rng_seed(&rng, o->seed + 1);
-    feat_sample(fs, &rng, x, NULL, o->samples);
-    feat_sample(fs, &rng, xe, NULL, o->eval);
+    if (feat_sample(fs, &rng, x, NULL, o->samples) || feat_sample(fs, &rng, xe, NULL, o->eval)) goto fail;
 
     printf("sae-toy: %d features in %d dims, %.3g active per sample; %zu training samples, %ld steps of %d\n",
            o->features, o->dims, o->active, o->samples, o->steps, o->batch);

@@ -5,6 +5,10 @@
 #define MECHLAB_VERBS_H
 
 int cmd_version(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_hooks(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int run_sae_toy(int argc, char **argv);  // experiments/sae_toy.c

@@ -106,6 +106,7 @@ int pool_set_threads(int n) {
 }
 
 int pool_threads(void) {
+    if (in_task) return 1;  // nested pool_for runs serially; job_mu is held by the outer job
     pthread_mutex_lock(&job_mu);
     if (!P.nthreads) pool_start(0);
     int n = P.nthreads;

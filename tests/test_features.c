@@ -7,6 +7,7 @@
 #include "datasets/features.h"
 #include "helpers.h"
 #include "model/err.h"
+#include "model/pool.h"
 
 TestSuite(features);
 
@@ -44,7 +45,7 @@ Test(features, samples_are_sums_of_active_coefficients) {
     float *x = malloc(sizeof(float) * n * D), *coef = malloc(sizeof(float) * n * F);
     Rng r;
     rng_seed(&r, 11);
-    feat_sample(fs, &r, x, coef, n);
+    cr_assert_eq(feat_sample(fs, &r, x, coef, n), 0, "%s", err_msg());
     size_t active = 0;
     double csum = 0, c2sum = 0, maxdiff = 0;
     for (size_t s = 0; s < n; s++) {
@@ -73,11 +74,11 @@ Test(features, samples_are_sums_of_active_coefficients) {
     // Coefficients U[0,1): mean 1/2 (σ of the mean 0.29/sqrt(80000) ≈ 0.001), E[c²] = 1/3.
     cr_assert(fabs(csum / active - 0.5) < 0.006, "mean coefficient %.4f", csum / active);
     cr_assert(fabs(c2sum / active - 1.0 / 3) < 0.006, "mean squared coefficient %.4f", c2sum / active);
-    // The same Rng state gives the same samples, with or without coef.
-    float *x2 = malloc(sizeof(float) * 100 * D);
+    // The same Rng state gives the same samples, with or without coef (n spans several chunks).
+    float *x2 = malloc(sizeof(float) * n * D);
     rng_seed(&r, 11);
-    feat_sample(fs, &r, x2, NULL, 100);
-    cr_assert(!memcmp(x, x2, sizeof(float) * 100 * D), "same Rng state, different samples");
+    cr_assert_eq(feat_sample(fs, &r, x2, NULL, n), 0);
+    cr_assert(!memcmp(x, x2, sizeof(float) * n * D), "same Rng state, different samples");
     free(x);
     free(x2);
     free(coef);
@@ -90,11 +91,11 @@ Test(features, extreme_probabilities) {
     float x[4 * 3], coef[4 * 5];
     Rng r;
     rng_seed(&r, 1);
-    feat_sample(fs, &r, x, coef, 4);
+    cr_assert_eq(feat_sample(fs, &r, x, coef, 4), 0);
     for (int i = 0; i < 12; i++) cr_assert_eq(x[i], 0.0f, "p = 0 must give x = 0");
     feat_free(fs);
     fs = feat_create(5, 3, 1.0, 1);
-    feat_sample(fs, &r, x, coef, 4);
+    cr_assert_eq(feat_sample(fs, &r, x, coef, 4), 0);
     int zero = 0;
     for (int i = 0; i < 20; i++) zero += coef[i] == 0.0f;
     cr_assert(zero <= 1, "p = 1: %d of 20 coefficients are 0", zero);  // U[0,1) is 0 w.p. 2^-24
@@ -110,4 +111,21 @@ Test(features, bad_arguments_are_errors) {
     cr_assert_null(feat_create(4, 4, NAN, 1));
     cr_assert(strstr(err_msg(), "probability"), "%s", err_msg());
     feat_free(NULL);
+}
+
+Test(features, samples_do_not_depend_on_the_thread_count) {
+    FeatSet *fs = feat_create(64, 16, 0.05, 2);
+    const size_t n = 9000;  // more than two chunks
+    float *a = malloc(sizeof(float) * n * 16), *b = malloc(sizeof(float) * n * 16);
+    Rng r;
+    pool_set_threads(1);
+    rng_seed(&r, 3);
+    cr_assert_eq(feat_sample(fs, &r, a, NULL, n), 0);
+    pool_set_threads(2);
+    rng_seed(&r, 3);
+    cr_assert_eq(feat_sample(fs, &r, b, NULL, n), 0);
+    cr_assert(!memcmp(a, b, sizeof(float) * n * 16), "1 and 2 threads gave different samples");
+    free(a);
+    free(b);
+    feat_free(fs);
 }

@@ -552,7 +552,7 @@ static float *train_toy(int threads, SaeArch arch, int steps, size_t *numel) {
     float *x = malloc(sizeof(float) * n * 10);
     Rng r;
     rng_seed(&r, 2);
-    feat_sample(fs, &r, x, NULL, n);
+    cr_assert_eq(feat_sample(fs, &r, x, NULL, n), 0);
     SaeConfig c = sae_config(10, 70);  // 70 > one column task, odd
     c.arch = arch;
     c.k = 4;
@@ -827,8 +827,8 @@ Test(sae, ground_truth_recovery_over_lambda, .timeout = 120) {
     float *x = malloc(sizeof(float) * n * D), *xe = malloc(sizeof(float) * ne * D);
     Rng r;
     rng_seed(&r, 2);
-    feat_sample(fs, &r, x, NULL, n);
-    feat_sample(fs, &r, xe, NULL, ne);
+    cr_assert_eq(feat_sample(fs, &r, x, NULL, n), 0);
+    cr_assert_eq(feat_sample(fs, &r, xe, NULL, ne), 0);
     double mmcs[5], share[5], l0[5], fvu[5];
     float best[32];
     for (int j = 0; j < NL; j++) {

@@ -5,6 +5,9 @@
 #define MECHLAB_BENCH_H
 
 void bench_gemm(void);
+void bench_transformer(void);
+void bench_toy(void);
+void bench_cnn(void);
 void bench_sae(void);
 
 #endif

@@ -6,6 +6,9 @@
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     bench_gemm();
+    bench_transformer();
+    bench_toy();
+    bench_cnn();
     bench_sae();
     return 0;
 }

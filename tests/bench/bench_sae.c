@@ -45,7 +45,12 @@ void bench_sae(void) {
     }
     Rng r;
     rng_seed(&r, 2);
-    feat_sample(fs, &r, x, NULL, n);
+    if (feat_sample(fs, &r, x, NULL, n)) {
+        fprintf(stderr, "bench sae: %s\n", err_msg());
+        free(x);
+        feat_free(fs);
+        return;
+    }
     int all = pool_threads();
     const int steps = 20;
     pool_set_threads(1);
