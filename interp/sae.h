@@ -54,6 +54,7 @@
 #include <stdint.h>
 
 #include "model/params.h"
+#include "model/transformer.h"
 #include "model/rng.h"
 #include "train/optim.h"
 
@@ -237,6 +238,35 @@ int sae_mmcs(const float *truth, int n_true, const float *dict, int n_dict, int 
 
 // Share of the n values in best_cos that are >= thr.
 double sae_share_above(const float *best_cos, int n, float thr);
+
+// ---- splicing into a transformer -------------------------------------------------------------
+
+// Cross-entropy loss recovered at a transformer hook point (SAELens' / Anthropic's metric):
+//   recovered = (L_zero − L_sae) / (L_zero − L_orig)
+// with L_orig the model's mean loss on tokens/targets [B,T], L_sae the loss with the activation
+// at `hook` replaced by the SAE's reconstruction x̂ (a forward hook writes it in place, so
+// everything downstream sees it), and L_zero the loss with that activation set to 0. 1 means the
+// SAE loses nothing; 0 means it is as bad as deleting the activation.
+typedef struct {
+    double loss_orig, loss_sae, loss_zero;
+    double recovered;  // NaN when L_zero == L_orig (the hook point does not matter)
+} SaeLossRecovered;
+
+// `hook` is one hook point's exact name (e.g. "blocks.0.hook_resid_post"); its activation, seen
+// as [B·T, rest], must have rest == d_in ([B,T,D] points with D = d_in; hook_z [B,T,H,dh] with
+// H·dh = d_in). Three forward passes; allocates the SAE's activations for the call. Returns 0,
+// or -1 with err_set (unknown hook point, size mismatch, a failed forward).
+int sae_loss_recovered(Transformer *m, const Sae *s, const char *hook, const int *tokens,
+                       const int *targets, int B, int T, SaeLossRecovered *out);
+
+// The forward hook behind it, for use in other hook lists: overwrites the activation with the
+// SAE's reconstruction. user = a SaeSplice (sae and acts with max_batch >= 1; rows are done in
+// chunks of acts->max_batch).
+typedef struct {
+    const Sae *sae;
+    SaeActs *acts;
+} SaeSplice;
+int sae_splice_hook(const char *name, Tensor act, void *user);
 
 // ---- SAELens interop -----------------------------------------------------------------------
 

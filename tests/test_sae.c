@@ -14,6 +14,8 @@
 //   - ground truth (32 features in 16 dims, a 64-latent dictionary): the λ sweep's best MMCS,
 //     share above cos 0.9 and L0, a λ ten times too small, L0 and FVU monotone in λ
 //   - the sae-toy command: --help, usage errors, a tiny run writes its files
+//   - spliced into a transformer through a forward hook: an exact SAE recovers all the loss, a
+//     zero SAE none, a random one the loss of an independent reconstruction; errors
 #include <math.h>
 #include <string.h>
 
@@ -23,7 +25,9 @@
 #include "interp/sae.h"
 #include "model/err.h"
 #include "model/json.h"
+#include "model/hooks.h"
 #include "model/pool.h"
+#include "model/transformer.h"
 #include "train/safetensors.h"
 
 TestSuite(sae);
@@ -949,4 +953,84 @@ Test(sae, toy_command_tiny_run_writes_its_files, .init = setup, .fini = teardown
     cr_assert_not_null(s, "%s", err_msg());
     cr_assert(s->cfg.d_in == 4 && s->cfg.d_sae == 16);
     sae_free(s);
+}
+
+// ---- spliced into a transformer: loss recovered -------------------------------------------------
+
+static const TfConfig TINY_TF = {.n_layers = 2, .d_model = 16, .n_heads = 2, .d_head = 8, .d_mlp = 32,
+                                 .n_ctx = 8, .d_vocab = 11, .act_fn = TF_ACT_GELU_NEW,
+                                 .normalization_type = TF_NORM_LN, .eps = 1e-5f};
+
+typedef struct {
+    const Sae *s;
+} RefSplice;
+
+// Writes the reference (double) reconstruction into the activation: an independent splice.
+static int ref_splice(const char *name, Tensor act, void *user) {
+    (void)name;
+    const Sae *s = ((RefSplice *)user)->s;
+    int rows = act.shape[0] * act.shape[1];
+    Ref R = ref_forward(s, act.data, rows, NULL);
+    for (int i = 0; i < rows * s->cfg.d_in; i++) act.data[i] = (float)R.xhat[i];
+    ref_free(&R);
+    return 0;
+}
+
+Test(sae, loss_recovered_through_hooks) {
+    Transformer *m = tf_create(&TINY_TF, 3);
+    cr_assert_not_null(m, "%s", err_msg());
+    tf_init_weights(m, 4);
+    const int B = 3, T = 8;
+    int tok[24], tgt[24];
+    Rng r;
+    rng_seed(&r, 5);
+    for (int i = 0; i < B * T; i++) tok[i] = (int)rng_int(&r, 11), tgt[i] = (int)rng_int(&r, 11);
+    const char *hook = "blocks.0.hook_resid_post";
+    SaeLossRecovered lr;
+
+    // An exact reconstruction (x̂ = ReLU(x) − ReLU(−x) = x): nothing lost, recovered = 1.
+    SaeConfig c = sae_config(16, 32);
+    Sae *s = sae_create(&c, 1);
+    memset(s->ps.data, 0, sizeof(float) * s->ps.numel);
+    for (int d = 0; d < 16; d++) {
+        s->W_enc[d * 32 + d] = 1, s->W_enc[d * 32 + 16 + d] = -1;
+        s->W_dec[d * 16 + d] = 1, s->W_dec[(16 + d) * 16 + d] = -1;
+    }
+    cr_assert_eq(sae_loss_recovered(m, s, hook, tok, tgt, B, T, &lr), 0, "%s", err_msg());
+    cr_assert(lr.loss_orig == lr.loss_sae, "exact SAE: %.9g vs %.9g", lr.loss_sae, lr.loss_orig);
+    cr_assert(fabs(lr.loss_zero - lr.loss_orig) > 1e-3, "zero ablation changed nothing");
+    cr_assert_eq(lr.recovered, 1.0);
+    // The same model without hooks gives L_orig (the splice left no trace).
+    double l;
+    cr_assert_eq(tf_forward(m, tok, tgt, B, T, NULL, &l), 0);
+    cr_assert_eq(l, lr.loss_orig);
+
+    // All parameters zero: x̂ = 0 is the zero ablation, recovered = 0.
+    memset(s->ps.data, 0, sizeof(float) * s->ps.numel);
+    cr_assert_eq(sae_loss_recovered(m, s, hook, tok, tgt, B, T, &lr), 0);
+    cr_assert(lr.loss_sae == lr.loss_zero && lr.recovered == 0.0, "zero SAE: %.9g vs %.9g", lr.loss_sae, lr.loss_zero);
+    sae_free(s);
+
+    // A random SAE: L_sae equals the loss with an independent (double) reconstruction spliced in.
+    s = random_sae(c, 8);
+    cr_assert_eq(sae_loss_recovered(m, s, hook, tok, tgt, B, T, &lr), 0);
+    RefSplice rs = {s};
+    HookList hl = {0};
+    cr_assert_eq(hooks_add(&hl, hook, HOOK_FORWARD, ref_splice, &rs), 0);
+    cr_assert_eq(tf_forward(m, tok, tgt, B, T, &hl, &l), 0);
+    cr_assert(fabs(l - lr.loss_sae) < 1e-5, "spliced loss %.9g vs reference %.9g", lr.loss_sae, l);
+    double want = (lr.loss_zero - lr.loss_sae) / (lr.loss_zero - lr.loss_orig);
+    cr_assert(fabs(lr.recovered - want) < 1e-12);
+    hooks_free(&hl);
+
+    // hook_z [B,T,H,dh] is read as B·T rows of H·dh = 16.
+    cr_assert_eq(sae_loss_recovered(m, s, "blocks.1.attn.hook_z", tok, tgt, B, T, &lr), 0, "%s", err_msg());
+    cr_assert(isfinite(lr.recovered));
+    // Errors: no such hook point; a width that does not match.
+    cr_assert_eq(sae_loss_recovered(m, s, "blocks.9.hook_resid_post", tok, tgt, B, T, &lr), -1);
+    cr_assert(strstr(err_msg(), "not a hook point"), "%s", err_msg());
+    cr_assert_eq(sae_loss_recovered(m, s, "blocks.0.attn.hook_pattern", tok, tgt, B, T, &lr), -1);
+    cr_assert(strstr(err_msg(), "d_in = 16"), "%s", err_msg());
+    sae_free(s);
+    tf_free(m);
 }
