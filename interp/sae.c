@@ -3,6 +3,7 @@
 #include "sae.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -210,6 +211,16 @@ static void top_k(int *out, int k, const float *v, const int *cand, int nc) {
     }
 }
 
+// Branch-free selects: the sign of a pre-activation is a coin flip, so a branch per element
+// mispredicts half the time. keep_if_pos(v, c) = c > 0 ? v : +0.0 (NaN c counts as not > 0).
+static inline float keep_if_pos(float v, float c) {
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    u &= (uint32_t)0 - (uint32_t)(c > 0.0f);
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
 // ---- forward -------------------------------------------------------------------------------
 
 typedef struct {
@@ -238,6 +249,30 @@ static void fwd_center(void *ctx, int task, int thread) {
         for (int d = 0; d < D; d++) j->a->xc[(size_t)b * D + d] = j->x[(size_t)b * D + d] - j->s->b_dec[d];
 }
 
+// Σ_i f_i·w_i over one row with 8 interleaved float partial sums per block of 64 and the block
+// sums added in double: a fixed order (the same for any thread count) that vectorises, with
+// float error only within 8-term sums.
+static double row_l1(const float *restrict f, const float *restrict w, int L, int *restrict nnz) {
+    double acc = 0;
+    int nz = 0;
+    int i = 0;
+    for (; i + 64 <= L; i += 64) {
+        float part[8] = {0};
+        for (int q = 0; q < 64; q += 8)
+            for (int u = 0; u < 8; u++) {
+                part[u] += f[i + q + u] * w[i + q + u];
+                nz += f[i + q + u] > 0.0f;
+            }
+        acc += (double)(((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7])));
+    }
+    for (; i < L; i++) {
+        acc += (double)(f[i] * w[i]);
+        nz += f[i] > 0.0f;
+    }
+    *nnz = nz;
+    return acc;
+}
+
 // pre[b,:] += b_enc; f = ReLU(pre) or ReLU(TopK(pre)); row L1 and L0 parts.
 static void fwd_act(void *ctx, int task, int thread) {
     (void)thread;
@@ -245,35 +280,21 @@ static void fwd_act(void *ctx, int task, int thread) {
     const Sae *s = j->s;
     SaeActs *a = j->a;
     const int L = s->cfg.d_sae;
+    const float *restrict b_enc = s->b_enc;
     int lo, hi;
     row_range(task, j->B, &lo, &hi);
     for (int b = lo; b < hi; b++) {
-        float *pre = a->pre + (size_t)b * L, *f = a->f + (size_t)b * L;
-        for (int i = 0; i < L; i++) pre[i] += s->b_enc[i];
+        float *restrict pre = a->pre + (size_t)b * L, *restrict f = a->f + (size_t)b * L;
+        for (int i = 0; i < L; i++) pre[i] += b_enc[i];
         if (s->cfg.arch == SAE_RELU) {
-            for (int i = 0; i < L; i++) f[i] = pre[i] > 0.0f ? pre[i] : 0.0f;
+            for (int i = 0; i < L; i++) f[i] = keep_if_pos(pre[i], pre[i]);
         } else {
             int *idx = a->sel + (size_t)b * a->kmax;
             top_k(idx, s->cfg.k, pre, NULL, L);
             memset(f, 0, sizeof(float) * L);
             for (int q = 0; q < s->cfg.k; q++) f[idx[q]] = pre[idx[q]] > 0.0f ? pre[idx[q]] : 0.0f;
         }
-        // Σ_i f_i·w_i and the count of f_i > 0 with 8 interleaved partial sums: a fixed order
-        // (the same for any thread count) that the compiler can still vectorise.
-        double acc[8] = {0};
-        int nz[8] = {0};
-        int i = 0;
-        for (; i + 8 <= L; i += 8)
-            for (int q = 0; q < 8; q++) {
-                acc[q] += (double)(f[i + q] * a->wnorm[i + q]);
-                nz[q] += f[i + q] > 0.0f;
-            }
-        for (; i < L; i++) {
-            acc[0] += (double)(f[i] * a->wnorm[i]);
-            nz[0] += f[i] > 0.0f;
-        }
-        a->row_l1[b] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-        a->row_nnz[b] = ((nz[0] + nz[1]) + (nz[2] + nz[3])) + ((nz[4] + nz[5]) + (nz[6] + nz[7]));
+        a->row_l1[b] = row_l1(f, a->wnorm, L, &a->row_nnz[b]);
     }
 }
 
@@ -431,16 +452,20 @@ static void bwd_dpre(void *ctx, int task, int thread) {
     BwdJob *j = ctx;
     SaeActs *a = j->a;
     const int L = j->s->cfg.d_sae;
-    const int aux = a->aux_used;
+    const float c_l1 = j->c_l1;
+    const float *restrict w = a->wnorm;
     int lo, hi;
     row_range(task, j->B, &lo, &hi);
-    for (int b = lo; b < hi; b++)
-        for (int i = 0; i < L; i++) {
-            size_t o = (size_t)b * L + i;
-            float g = a->f[o] > 0.0f ? a->df[o] + j->c_l1 * a->wnorm[i] : 0.0f;
-            if (aux && a->faux[o] > 0.0f) g += a->dfaux[o];
-            a->df[o] = g;
+    for (int b = lo; b < hi; b++) {
+        const size_t o = (size_t)b * L;
+        const float *restrict f = a->f + o;
+        float *restrict df = a->df + o;
+        for (int i = 0; i < L; i++) df[i] = keep_if_pos(df[i] + c_l1 * w[i], f[i]);
+        if (a->aux_used) {
+            const float *restrict z = a->faux + o, *restrict dz = a->dfaux + o;
+            for (int i = 0; i < L; i++) df[i] += keep_if_pos(dz[i], z[i]);
         }
+    }
 }
 
 // colsum[i] = Σ_b m[b,i] over rows in order (tasks own column ranges)
