@@ -443,7 +443,7 @@ static int experiment(const ToyOpts *o) {
         snprintf(pub, sizeof pub, "resampling lowers the dead fraction (Bricken et al. 2023); without: %.4f",
                  big[0].dead);
         char name[128];
-        snprintf(name, sizeof name, "dead fraction at a %.3gx dictionary with resampling below without",
+        snprintf(name, sizeof name, "dead fraction with resampling below without, dictionary %.3gx the true features",
                  (double)o->big_dict / o->features);
         summary_check(&sum, name, big[1].dead, pub, big[1].dead < big[0].dead);
     }

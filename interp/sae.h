@@ -275,11 +275,13 @@ int sae_splice_hook(const char *name, Tensor act, void *user);
 // ("standard" / "topk"), d_in, d_sae, dtype "float32", device "cpu", model_name, hook_name,
 // hook_layer, hook_head_index null, activation_fn_str ("relu" / "topk"), activation_fn_kwargs
 // ({} / {"k": k}), k (topk), apply_b_dec_to_input true, finetuning_scaling_factor false,
-// context_size, dataset_path "", prepend_bos false, normalize_activations "none",
-// sae_lens_training_version null, neuronpedia_id null, model_from_pretrained_kwargs {},
-// seqpos_slice [null], plus what mechlab trained with: scale_sparsity_penalty_by_decoder_norm,
-// normalize_sae_decoder, l1_coefficient (pass the λ used; < 0 leaves it out). Creates dir.
-// Returns 0, or -1 with err_set.
+// context_size, dataset_path "", dataset_trust_remote_code true, prepend_bos false,
+// normalize_activations "none", sae_lens_training_version null, neuronpedia_id null,
+// model_from_pretrained_kwargs {}, seqpos_slice [null], plus what mechlab trained with:
+// scale_sparsity_penalty_by_decoder_norm, normalize_sae_decoder, l1_coefficient (pass the λ
+// used; < 0 leaves it out). No "sae_lens_version": SAELens >= 6 reads the file through its
+// pre-6.0 conversion (activation_fn_str → activation_fn, k from activation_fn_kwargs), and
+// 4.x/5.x read these fields as they are. Creates dir. Returns 0, or -1 with err_set.
 int sae_save_saelens(const char *dir, const Sae *s, double l1_coefficient);
 
 // Reads such a folder back (also SAELens' own: "standard" or "topk"; apply_b_dec_to_input must

@@ -87,6 +87,8 @@ int sae_save_saelens(const char *dir, const Sae *s, double l1_coefficient) {
         buf_printf(&b, "%d", c->context_size);
         put_key(&b, "dataset_path", &first);
         buf_puts(&b, "\"\"");
+        put_key(&b, "dataset_trust_remote_code", &first);
+        buf_puts(&b, "true");
         put_key(&b, "prepend_bos", &first);
         buf_puts(&b, "false");
         put_key(&b, "normalize_activations", &first);
@@ -105,7 +107,7 @@ int sae_save_saelens(const char *dir, const Sae *s, double l1_coefficient) {
         buf_puts(&b, !topk && c->sparsity == SAE_L1_UNIT_DECODER ? "true" : "false");
         if (l1_coefficient >= 0) {
             put_key(&b, "l1_coefficient", &first);
-            json_put_double(&b, l1_coefficient);
+            json_put_float(&b, (float)l1_coefficient);  // λ is a float in the trainer
         }
         buf_puts(&b, "\n}\n");
         rc = b.oom ? err_set("%s: out of memory", cpath) : fileio_write_all(cpath, b.p, b.len);
