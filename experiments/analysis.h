@@ -32,7 +32,8 @@ enum { ANA_DATA = 400, ANA_NSEQS, ANA_SEQLEN, ANA_BOS, ANA_NOBOS, ANA_SEED, ANA_
 #define ANA_DATA_HELP                                                                        \
     "Data:\n"                                                                                \
     "  --data SPEC      random, repeat, mixed (repeat with half the sequences' second\n"     \
-    "                   segment redrawn), text:FILE, tokens:FILE.npy  [the checkpoint's]\n" \
+    "                   segment redrawn), text:FILE, tokens:FILE.npy\n"                   \
+    "                   [the checkpoint's training data, else random]\n"                \
     "  --n-seqs N       sequences [256]; of a token file, its first N [all rows]\n"          \
     "  --seq-len T      positions per sequence            [the checkpoint's, or n_ctx]\n"    \
     "  --bos, --no-bos  repeat/mixed sequences start with BOS  [the checkpoint's]\n"         \

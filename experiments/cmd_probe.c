@@ -27,7 +27,8 @@ static void usage(FILE *f) {
             "labels train a logistic probe (softmax for 3+ classes); float labels a ridge\n"
             "regression (R^2). A pattern matching several hook points (blocks.*.hook_resid_post)\n"
             "probes each one and plots accuracy by layer.\n\n"
-            "  --hook PATTERN    hook point name or glob (mechlab hooks CKPT lists them)\n"
+            "  --hook PATTERNS   hook point names or globs, comma-separated (mechlab hooks CKPT\n"
+            "                    lists them), e.g. 'hook_embed,blocks.*.hook_resid_post'\n"
             "  --npy ACTS.npy    probe an array instead: [..., features], one row per leading index\n"
             "  --label LABEL     repeat    the token already occurred earlier in its sequence\n"
             "                    token     the token id            next   the next token id\n"
@@ -267,10 +268,20 @@ typedef struct {
     double majority;  // most frequent class among the test rows (logistic)
 } Result;
 
-// Layer number of "blocks.L.…", else -1.
-static int layer_of(const char *name) {
+// Where a hook point sits for the sweep plot. Residual-stream points get "blocks applied"
+// (hook_embed, hook_pos_embed, blocks.0.hook_resid_pre: 0; blocks.L.hook_resid_post: L + 1);
+// anything else inside block L gets L + 0.5. -1 for points outside the blocks (ln_final).
+static double sweep_x(const char *name, int *resid) {
     int l, n = 0;
-    if (sscanf(name, "blocks.%d.%n", &l, &n) == 1 && n > 0) return l;
+    *resid = 1;
+    if (!strcmp(name, "hook_embed") || !strcmp(name, "hook_pos_embed")) return 0;
+    if (sscanf(name, "blocks.%d.%n", &l, &n) == 1 && n > 0) {
+        if (!strcmp(name + n, "hook_resid_pre")) return l;
+        if (!strcmp(name + n, "hook_resid_post")) return l + 1;
+        *resid = 0;
+        return l + 0.5;
+    }
+    *resid = 0;
     return -1;
 }
 
@@ -297,7 +308,9 @@ static int save_probe(const char *dir, const Result *res, const Labels *L) {
     char title[200];
     snprintf(title, sizeof title, "%s: test accuracy %.3f (control %.3f)", res->name, p->test_acc,
              p->control_acc);
-    PlotOpts o = {.title = title, .xlabel = "predicted", .ylabel = "true"};
+    // Small matrices get a fixed size so the title fits; large ones are sized by their cells.
+    PlotOpts o = {.title = title, .xlabel = "predicted", .ylabel = "true",
+                  .width = C <= 20 ? 560 : 0, .height = C <= 20 ? 460 : 0};
     PlotHeatmap h = {.data = cm, .rows = C, .cols = C, .row_labels = names, .col_labels = names,
                      .scale = {.cmap = PLOT_SEQUENTIAL, .label = "test rows"},
                      .show_values = C <= 12, .value_fmt = "%.0f"};
@@ -397,10 +410,18 @@ static int save_sweep(const char *dir, const Result *res, int n, const Labels *L
         free(x), free(y), free(yc);
         return err_set("out of memory");
     }
-    int by_layer = 1;
-    for (int i = 0; i < n; i++) by_layer &= layer_of(res[i].name) >= 0;
+    // x: blocks applied when every point is in the residual stream, else the position in the
+    // forward pass by blocks (L + 0.5 inside block L), else the index; always distinct.
+    int all_resid = 1, ok = 1;
     for (int i = 0; i < n; i++) {
-        x[i] = (float)(by_layer ? layer_of(res[i].name) : i);
+        int resid;
+        x[i] = (float)sweep_x(res[i].name, &resid);
+        all_resid &= resid;
+        ok &= x[i] >= 0 && (i == 0 || x[i] > x[i - 1]);
+    }
+    const int by_layer = ok;
+    for (int i = 0; i < n; i++) {
+        if (!ok) x[i] = (float)i;
         y[i] = (float)(L->ridge ? res[i].p->test_r2 : res[i].p->test_acc);
         yc[i] = (float)(L->ridge ? res[i].p->control_r2 : res[i].p->control_acc);
     }
@@ -410,7 +431,10 @@ static int save_sweep(const char *dir, const Result *res, int n, const Labels *L
     PlotRefLine ref = {.at = res[0].majority, .label = "majority class"};
     char title[160];
     snprintf(title, sizeof title, "Probe '%s' by %s", label, by_layer ? "layer" : "hook point");
-    PlotOpts o = {.title = title, .xlabel = by_layer ? "layer" : "hook point (forward order)",
+    const char *xl = !by_layer   ? "hook point (forward order)"
+                     : all_resid ? "blocks applied (0 = embeddings)"
+                                 : "layer (+0.5: inside the block)";
+    PlotOpts o = {.title = title, .xlabel = xl,
                   .ylabel = L->ridge ? "R2 (held-out rows)" : "accuracy (held-out rows)",
                   .refs = L->ridge ? NULL : &ref, .n_refs = L->ridge ? 0 : 1,
                   .ymin = L->ridge ? 0 : 0, .ymax = 1};
@@ -488,7 +512,7 @@ int cmd_probe(int argc, char **argv) {
     Result *res = NULL;
     unsigned char *keep = NULL;
     float *acts = NULL, *X = NULL;
-    char data_desc[4300] = "", pos_desc[256] = "all";
+    char data_desc[4300] = "", pos_desc[256] = "all", hook_buf[1024];
     // The source matrices: one per hook point (rows x features, before the label filter).
     int n_src = 0;
     const float **src = NULL;
@@ -536,8 +560,21 @@ int cmd_probe(int argc, char **argv) {
             cli_fail_err();
             goto done;
         }
-        const char *pats[1] = {hook};
-        CacheOpts co = {.hooks = pats, .n_hooks = 1, .pos = r.pos, .n_pos = r.n_pos,
+        // Comma-separated patterns (hook names never contain one).
+        if (strlen(hook) >= sizeof hook_buf) {
+            rc = cli_usage(V, "--hook: too long");
+            goto done;
+        }
+        snprintf(hook_buf, sizeof hook_buf, "%s", hook);
+        const char *pats[32];
+        int n_pat = 0;
+        for (char *tok = strtok(hook_buf, ","); tok && n_pat < 32; tok = strtok(NULL, ","))
+            pats[n_pat++] = tok;
+        if (!n_pat) {
+            rc = cli_usage(V, "--hook: no pattern given");
+            goto done;
+        }
+        CacheOpts co = {.hooks = pats, .n_hooks = n_pat, .pos = r.pos, .n_pos = r.n_pos,
                         .batch = (int)a.batch};
         if (cache_run(r.m, &r.d, &co, &cache)) {
             if (strstr(err_msg(), "matches no hook point"))
