@@ -612,6 +612,11 @@ int cmd_probe(int argc, char **argv) {
             snprintf(names[n_keep++], sizeof names[0], "%s", p->name);
         }
         n_src = n_keep;
+        if (n_src == 0) {
+            cli_fail("--hook '%s' matches only attention patterns/scores; probe points shaped "
+                     "[batch, pos, ...]", hook);
+            goto done;
+        }
         snprintf(data_desc, sizeof data_desc, "%s, %d sequences", r.d.spec, r.d.n);
         ana_pos_str(pos_desc, sizeof pos_desc, r.pos, r.n_pos);
     }

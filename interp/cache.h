@@ -34,6 +34,8 @@
 //   OUT/index.json        {"data": spec, "n_seqs": N, "seq_len": T, "positions": [...],
 //                          "repeat_start": k or null, "tokens": {...},
 //                          "hooks": [{"name", "file", "shape", "dtype"}, ...]}
+// Each file appears whole or not at all (model/fileio), and index.json is written last: a
+// folder with an index.json holds a complete cache.
 #ifndef MECHLAB_CACHE_H
 #define MECHLAB_CACHE_H
 

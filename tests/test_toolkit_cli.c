@@ -319,6 +319,15 @@ Test(toolkit_cli, probe_sweeps_hook_points_of_a_checkpoint, .init = setup, .fini
     cr_assert_eq(cli("probe %s --hook blocks.0.attn.hook_pattern --label token --out %s/x", run,
                      dir),
                  1);
+    char *err = slurp("err.txt");
+    cr_assert(strstr(err, "[batch, head, query, key]"), "%s", err);
+    free(err);
+    cr_assert_eq(cli("probe %s --hook 'blocks.*.attn.hook_pattern' --label token --out %s/x",
+                     run, dir),
+                 1);
+    err = slurp("err.txt");
+    cr_assert(strstr(err, "matches only attention patterns"), "%s", err);
+    free(err);
     cr_assert_eq(cli("probe %s --hook hook_embed --label colour --out %s/x", run, dir), 2);
     cr_assert_eq(cli("probe %s --hook hook_zzz --label token --out %s/x", run, dir), 1);
 }
