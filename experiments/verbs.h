@@ -11,5 +11,9 @@ int cmd_eval(int argc, char **argv);
 int cmd_hooks(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+int cmd_pca(int argc, char **argv);
+int cmd_lens(int argc, char **argv);
 
 #endif
