@@ -11,6 +11,10 @@ int cmd_eval(int argc, char **argv);
 int cmd_hooks(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+int cmd_pca(int argc, char **argv);
+int cmd_lens(int argc, char **argv);
 int run_sae_toy(int argc, char **argv);  // experiments/sae_toy.c
 
 #endif
