@@ -197,7 +197,8 @@ int sae_trainer_resample(SaeTrainer *t);
 // Dead latents per the window (n_dead; the mask is [d_sae], 1 = dead, owned by the trainer).
 int sae_trainer_n_dead(const SaeTrainer *t);
 const unsigned char *sae_trainer_dead(const SaeTrainer *t);
-// The inputs of the last step's batch [batch, d_in] (rows of the buffer, in batch order).
+// The inputs of the last step's batch [batch, d_in] (rows of the buffer, in batch order). A
+// resampling step scores its inputs in the same buffer, so after one it holds those instead.
 const float *sae_trainer_batch(const SaeTrainer *t);
 // Total latents resampled so far.
 long sae_trainer_n_resampled(const SaeTrainer *t);
