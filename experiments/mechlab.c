@@ -12,6 +12,7 @@ static const CliVerb VERBS[] = {
     {"inspect", "a checkpoint's config, training state and tensors", cmd_inspect},
     {"eval", "next-token loss of a checkpoint on token sequences (.npy)", cmd_eval},
     {"hooks", "list a transformer's hook points with their shapes", cmd_hooks},
+    {"patch", "activation, path and attribution patching on clean/corrupted pairs", cmd_patch},
     {"version", "print the version", cmd_version},
 };
 #define NVERBS (int)(sizeof VERBS / sizeof VERBS[0])

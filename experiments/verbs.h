@@ -11,5 +11,6 @@ int cmd_eval(int argc, char **argv);
 int cmd_hooks(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_patch(int argc, char **argv);
 
 #endif

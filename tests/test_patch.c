@@ -5,7 +5,8 @@
 // patching equals activation patching where the metric is linear in the site (logit difference,
 // no LayerNorm, final-layer heads) and per-head effects add up there; on an induction model
 // trained in-process, attribution correlates with exact per-head patching; the built-in pairs
-// have the stated layout; bad requests are refused by name.
+// have the stated layout; bad requests are refused by name; `mechlab patch` on the hand-built
+// circuit saved as a checkpoint writes the closed-form numbers.
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,6 +18,9 @@
 #include "model/params.h"
 #include "model/rng.h"
 #include "model/transformer.h"
+#include "datasets/npy.h"
+#include "train/checkpoint.h"
+#include "train/tf_checkpoint.h"
 #include "train/tf_train.h"
 
 TestSuite(patch);
@@ -44,9 +48,9 @@ static Transformer *random_model(int layers, bool ln, bool attn_only, int max_ba
 
 // ---- the hand-built induction circuit ----------------------------------------------------------
 //
-// V = 8 tokens, T = 6 positions, D = 22 = [token one-hot | previous-token one-hot | position
-// one-hot], 2 layers of 2 heads (d_head 8), attention only, no LayerNorm. Head 1 of each layer
-// is all zeros.
+// V = 8 tokens, T = 6 positions (n_ctx 7, so the answer can follow in a token file), D = 23 =
+// [token one-hot | previous-token one-hot | position one-hot], 2 layers of 2 heads (d_head 8),
+// attention only, no LayerNorm. Head 1 of each layer is all zeros.
 //   L0H0, previous-token head: query = position t, key = position s + 1, score 200 where
 //        s = t - 1 (exp(-200) is 0 in float, so the pattern is exactly one-hot); value = token
 //        one-hot; writes the token into the previous-token block.
@@ -59,13 +63,14 @@ static Transformer *random_model(int layers, bool ln, bool attn_only, int max_ba
 // A by D: nothing matches, attention is uniform, the logit of B is ALPHA / T.
 #define HV 8
 #define HT 6
-#define HD (2 * HV + HT)
+#define HCTX (HT + 1)
+#define HD (2 * HV + HCTX)
 #define HDH 8
 #define ALPHA 4.0f
 
 static Transformer *hand_model(void) {
     TfConfig c = {.n_layers = 2, .d_model = HD, .n_heads = 2, .d_head = HDH, .attn_only = true,
-                  .n_ctx = HT, .d_vocab = HV, .normalization_type = TF_NORM_NONE, .eps = 1e-5f};
+                  .n_ctx = HCTX, .d_vocab = HV, .normalization_type = TF_NORM_NONE, .eps = 1e-5f};
     Transformer *m = tf_create(&c, 2);
     cr_assert_not_null(m, "%s", err_msg());
     memset(m->params.data, 0, sizeof(float) * m->params.numel);
@@ -73,12 +78,12 @@ static Transformer *hand_model(void) {
     float *WE = params_data(&m->params, "embed.W_E"), *Wpos = params_data(&m->params, "pos_embed.W_pos");
     float *WU = params_data(&m->params, "unembed.W_U");
     for (int v = 0; v < HV; v++) WE[v * HD + v] = 1;
-    for (int t = 0; t < HT; t++) Wpos[t * HD + 2 * HV + t] = 1;
+    for (int t = 0; t < HCTX; t++) Wpos[t * HD + 2 * HV + t] = 1;
     for (int v = 0; v < HV; v++) WU[v * HV + v] = 1;
     // [H, D, dh] and [H, dh, D]: head 0 is the first block of each
     float *Q0 = params_data(&m->params, "blocks.0.attn.W_Q"), *K0 = params_data(&m->params, "blocks.0.attn.W_K");
     float *V0 = params_data(&m->params, "blocks.0.attn.W_V"), *O0 = params_data(&m->params, "blocks.0.attn.W_O");
-    for (int t = 0; t < HT; t++) {
+    for (int t = 0; t < HCTX; t++) {
         Q0[(2 * HV + t) * HDH + t] = g;           // query dim t  <- position t
         if (t + 1 < HDH) K0[(2 * HV + t) * HDH + t + 1] = g;  // key dim t+1 <- position t
     }
@@ -622,7 +627,113 @@ Test(patch, bad_requests_are_refused_by_name) {
     PatchTask t4 = {.clean = badtok, .corrupt = H_CORRUPT, .N = 1, .T = HT, .answer = ans};
     cr_expect_null(patch_create(m, &t4));
     cr_expect(strstr(err_msg(), "vocabulary") != NULL, "%s", err_msg());
-    PatchTask t5 = {.clean = H_CLEAN, .corrupt = H_CORRUPT, .N = 1, .T = HT + 1, .answer = ans};
+    PatchTask t5 = {.clean = H_CLEAN, .corrupt = H_CORRUPT, .N = 1, .T = HCTX + 1, .answer = ans};
     cr_expect_null(patch_create(m, &t5));
     tf_free(m);
+}
+
+// ---- the verb ----------------------------------------------------------------------------------
+
+static char *cli_file(const char *dir, const char *name) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return read_text(path);
+}
+
+Test(patch, verb_writes_the_closed_form_numbers, .timeout = 60) {
+    char dir[64], path[256], a[256], b[256], args[2048];
+    make_tmpdir(dir, sizeof dir);
+    Transformer *m = hand_model();
+    Meta *meta = calloc(1, sizeof *meta);
+    cr_assert_eq(tf_ckpt_meta(&m->cfg, meta), 0, "%s", err_msg());
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    cr_assert_eq(ckpt_save_params(path, &m->params, meta), 0, "%s", err_msg());
+    free(meta);
+    tf_free(m);
+    // The two pairs with their answers (B) appended: the answer is the last token.
+    int32_t cl[2 * HCTX], co[2 * HCTX];
+    for (int n = 0; n < 2; n++) {
+        for (int t = 0; t < HT; t++) {
+            cl[n * HCTX + t] = H_CLEAN[n * HT + t];
+            co[n * HCTX + t] = H_CORRUPT[n * HT + t];
+        }
+        cl[n * HCTX + HT] = co[n * HCTX + HT] = n ? 3 : 2;
+    }
+    int64_t shape[2] = {2, HCTX};
+    snprintf(a, sizeof a, "%s/clean.npy", dir);
+    snprintf(b, sizeof b, "%s/corrupt.npy", dir);
+    cr_assert_eq(npy_save_i32(a, cl, 2, shape), 0, "%s", err_msg());
+    cr_assert_eq(npy_save_i32(b, co, 2, shape), 0, "%s", err_msg());
+    snprintf(args, sizeof args, "patch %s --clean %s --corrupt %s --metric logit-diff --wrong 6 "
+             "--sites head,resid_pre --path 0.0 --threads 1 --out %s/o", path, a, b, dir);
+    int rc = run_cli(args, dir);
+    char *err = cli_file(dir, "err.txt"), *out = cli_file(dir, "out.txt");
+    cr_assert_eq(rc, 0, "exit %d: %s", rc, err ? err : "");
+    cr_expect(out && strstr(out, "Pearson r"), "%s", out ? out : "(no output)");
+    free(err);
+    free(out);
+    // patch.csv: per head, exact = closed form; attribution equals it for the final-layer heads
+    // (linear metric, no LayerNorm). The previous-token head acts through the induction head's
+    // attention score, which its patch moves by 200 at B's position while the corrupted run's
+    // attention is uniform (p = 1/T): the first-order estimate is ALPHA·p(1-p)·200 per
+    // sequence, normalised by ALPHA(1 - 1/T): 200/T = 33.3 where the true effect is 1 — the
+    // linear extrapolation of a softmax that saturates, attribution patching's known failure.
+    snprintf(path, sizeof path, "%s/o", dir);
+    char *csv = cli_file(path, "patch.csv");
+    cr_assert_not_null(csv);
+    const float want_exact[2][2] = {{1, 0}, {1, 0}}, want_attr[2][2] = {{200.0f / HT, 0}, {1, 0}};
+    int seen = 0, seen_resid = 0;
+    for (char *line = strtok(csv, "\n"); line; line = strtok(NULL, "\n")) {
+        int l, h, pos;
+        float ex, at;
+        if (sscanf(line, "head,%d,%d,,%f,%f", &l, &h, &ex, &at) == 4) {
+            cr_assert(l >= 0 && l < 2 && h >= 0 && h < 2, "%s", line);
+            cr_expect(fabsf(ex - want_exact[l][h]) < 1e-6f, "exact: %s", line);
+            cr_expect(fabsf(at - want_attr[l][h]) < 1e-5f * (1 + fabsf(want_attr[l][h])),
+                      "attribution: %s", line);
+            seen++;
+        } else if (sscanf(line, "resid_pre,%d,,%d,%f,%f", &l, &pos, &ex, &at) == 4) {
+            bool on = (l == 0 && pos == H_P) || (l == 1 && pos == H_P + 1);
+            cr_expect(fabsf(ex - (on ? 1.0f : 0.0f)) < 1e-6f, "exact: %s", line);
+            seen_resid++;
+        }
+    }
+    cr_expect_eq(seen, 4, "head rows in patch.csv");
+    cr_expect_eq(seen_resid, 2 * HCTX, "resid_pre rows in patch.csv");
+    free(csv);
+    char *pcsv = cli_file(path, "path.csv");
+    cr_assert_not_null(pcsv);
+    cr_expect(strstr(pcsv, "L0H0,L1H0,k,1\n") && strstr(pcsv, "L0H0,L1H0,q,0\n") &&
+              strstr(pcsv, "L0H0,L1H0,v,0\n") && strstr(pcsv, "L0H0,L1H1,k,0\n"), "%s", pcsv);
+    free(pcsv);
+    const char *files[] = {"head.svg", "resid_pre.svg", "report.html", "patch.json",
+                           "head_exact.npy", "head_attr.npy"};
+    for (int i = 0; i < 6; i++) {
+        char *x = cli_file(path, files[i]);
+        cr_expect(x && strlen(x) > 0, "%s missing", files[i]);
+        free(x);
+    }
+    NpyArray arr = {0};
+    snprintf(a, sizeof a, "%s/o/head_exact.npy", dir);
+    cr_assert_eq(npy_load(&arr, a), 0, "%s", err_msg());
+    cr_expect(arr.dtype == NPY_F32 && arr.ndim == 2 && arr.shape[0] == 2 && arr.shape[1] == 2);
+    npy_free(&arr);
+
+    // Refusals: the corrupted next token is the answer here; a missing file; no --out.
+    snprintf(a, sizeof a, "%s/clean.npy", dir);
+    snprintf(args, sizeof args, "patch %s/model.safetensors --clean %s --corrupt %s --metric "
+             "logit-diff --wrong corrupt --out %s/o2", dir, a, b, dir);
+    cr_expect_eq(run_cli(args, dir), 1);
+    err = cli_file(dir, "err.txt");
+    cr_expect(err && strstr(err, "wrong token is the answer"), "%s", err ? err : "");
+    free(err);
+    snprintf(args, sizeof args, "patch %s/model.safetensors --clean %s/nope.npy --corrupt %s "
+             "--out %s/o3", dir, dir, b, dir);
+    cr_expect_eq(run_cli(args, dir), 1);
+    snprintf(args, sizeof args, "patch %s/model.safetensors --clean %s --corrupt %s", dir, a, b);
+    cr_expect_eq(run_cli(args, dir), 2);
+    snprintf(args, sizeof args, "patch %s/model.safetensors --mode zero --path 0.0 --out %s/o4",
+             dir, dir);
+    cr_expect_eq(run_cli(args, dir), 2);
+    rm_tree(dir);
 }
