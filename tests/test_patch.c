@@ -478,7 +478,7 @@ Test(patch, attribution_equals_activation_patching_for_a_linear_metric) {
 // attends there (the induction scores are printed). That check is made by `mechlab patch` on a
 // model from `mechlab train transformer --data repeat --attn-only` (defaults), whose layer-1
 // heads do attend there; it prints the heads' induction scores and effects.
-Test(patch, trained_induction_model_attribution_tracks_exact, .timeout = 300) {
+Test(patch, trained_induction_model_attribution_tracks_exact) {
     char dir[64];
     make_tmpdir(dir, sizeof dir);
     TfTrainSpec s;
@@ -640,7 +640,7 @@ static char *cli_file(const char *dir, const char *name) {
     return read_text(path);
 }
 
-Test(patch, verb_writes_the_closed_form_numbers, .timeout = 60) {
+Test(patch, verb_writes_the_closed_form_numbers) {
     char dir[64], path[256], a[256], b[256], args[2048];
     make_tmpdir(dir, sizeof dir);
     Transformer *m = hand_model();
