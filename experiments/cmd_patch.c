@@ -428,6 +428,11 @@ int cmd_patch(int argc, char **argv) {
     f_open = 1;
     const TfConfig *cfg = &m->cfg;
     const int L = cfg->n_layers, H = cfg->n_heads, V = cfg->d_vocab;
+    if (path_l >= 0 && (path_l >= L - 1 || path_h >= H)) {
+        cli_fail("--path %d.%d: the sender must be a head (0..%d) of a layer 0..%d, with a later "
+                 "layer to send to", path_l, path_h, H - 1, L - 2);
+        goto done;
+    }
     if (!files) {
         int use_bos = 0, sl = 0;
         trained_layout(&f, ckpt, &use_bos, &sl);
@@ -500,6 +505,10 @@ int cmd_patch(int argc, char **argv) {
                 rc = cli_usage("patch", "--sites: %s", err_msg());
                 goto done;
             }
+            if (site == PATCH_SITE_MLP_OUT && cfg->attn_only) {
+                cli_fail("--sites mlp_out: the model is attention-only (it has no MLPs)");
+                goto done;
+            }
             want[site] = 1;
         }
     } else {
@@ -548,9 +557,13 @@ int cmd_patch(int argc, char **argv) {
                     printf("  layer-1 induction head L1H%d: score %.3f, denoising effect %.4f\n", h,
                            ind[H + h], hr->g.exact[H + h]);
                 }
-            printf("[%s] every layer-1 induction head (score >= %.1f) has denoising effect >= "
-                   "%.2f: %d of %d\n", n_ind && ok == n_ind ? "ok" : "MISS", IND_SCORE_MIN,
-                   IND_EFFECT_MIN, ok, n_ind);
+            if (n_ind)
+                printf("[%s] every layer-1 induction head (score >= %.1f) has denoising effect "
+                       ">= %.2f: %d of %d\n", ok == n_ind ? "ok" : "MISS", IND_SCORE_MIN,
+                       IND_EFFECT_MIN, ok, n_ind);
+            else
+                printf("[MISS] no layer-1 head has an induction score >= %.1f: the model solves "
+                       "the task another way (see the scores above)\n", IND_SCORE_MIN);
         }
         if (hr && !isnan(hr->r) && mode == PATCH_DENOISE)
             printf("[%s] attribution vs exact per-head denoising: Pearson r = %.4f (>= %.1f)\n",
@@ -599,11 +612,6 @@ int cmd_patch(int argc, char **argv) {
     // path patching
     Buf pb = {0};
     if (path_l >= 0) {
-        if (path_l >= L - 1 || path_h >= H) {
-            cli_fail("--path %d.%d: the sender must be a head of layers 0..%d (0..%d heads) with a "
-                     "later layer to send to", path_l, path_h, L - 2, H - 1);
-            goto done;
-        }
         buf_puts(&pb, "sender,receiver,channel,effect\n");
         printf("path patching from L%dH%d (%s):\n", path_l, path_h, patch_mode_name(mode));
         for (int rl = path_l + 1; rl < L; rl++)
