@@ -6,5 +6,7 @@
 
 void bench_gemm(void);
 void bench_transformer(void);
+void bench_toy(void);
+void bench_cnn(void);
 
 #endif

@@ -7,5 +7,7 @@ int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     bench_gemm();
     bench_transformer();
+    bench_toy();
+    bench_cnn();
     return 0;
 }
