@@ -16,6 +16,7 @@ static const CliVerb VERBS[] = {
     {"probe", "linear probes on a hook point (or an .npy array), with a control task", cmd_probe},
     {"pca", "PCA of activations, a weight matrix or an .npy array: scree, projections", cmd_pca},
     {"lens", "logit lens by layer and direct logit attribution by component", cmd_lens},
+    {"patch", "activation, path and attribution patching on clean/corrupted pairs", cmd_patch},
     {"version", "print the version", cmd_version},
 };
 #define NVERBS (int)(sizeof VERBS / sizeof VERBS[0])
