@@ -17,6 +17,7 @@ static const CliVerb VERBS[] = {
     {"pca", "PCA of activations, a weight matrix or an .npy array: scree, projections", cmd_pca},
     {"lens", "logit lens by layer and direct logit attribution by component", cmd_lens},
     {"patch", "activation, path and attribution patching on clean/corrupted pairs", cmd_patch},
+    {"sae", "train a sparse autoencoder on a hook point; feature dashboard", cmd_sae},
     {"version", "print the version", cmd_version},
 };
 #define NVERBS (int)(sizeof VERBS / sizeof VERBS[0])

@@ -17,5 +17,6 @@ int cmd_pca(int argc, char **argv);
 int cmd_lens(int argc, char **argv);
 int run_sae_toy(int argc, char **argv);  // experiments/sae_toy.c
 int cmd_patch(int argc, char **argv);
+int cmd_sae(int argc, char **argv);
 
 #endif
