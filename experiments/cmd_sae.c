@@ -606,6 +606,7 @@ int cmd_sae(int argc, char **argv) {
         else snprintf(l1s, sizeof l1s, "ReLU, L1 %g", o.l1);
         printf("sae on %s, %s: %zu rows x %d, %d latents, %s, %ld steps of %d\n", hook, data_desc,
                A.rows, A.d, sc.d_sae, l1s, o.steps, tc.batch);
+        fflush(stdout);  // before the progress lines on stderr
         double t0 = timer_now();
         SaeStepStats st = {0};
         for (long i = 0; i < o.steps; i++) {
@@ -816,7 +817,8 @@ int cmd_sae(int argc, char **argv) {
                               "%.0f %% are at token %s and %.0f %% at position %d%s",
                               (double)density[i], (double)density[i] * (double)A.rows, A.rows,
                               tops.cnt[i], 100 * ts, tk, 100 * ps, mp,
-                              ts >= SPECIFIC   ? ": token-specific."
+                              ts >= SPECIFIC && ps >= SPECIFIC ? ": token- and position-specific."
+                              : ts >= SPECIFIC   ? ": token-specific."
                               : ps >= SPECIFIC ? ": position-specific."
                                                : ".");
             report_table_begin(rep, 4, (const char *[]){"activation", "sequence", "position", "context"});
