@@ -493,6 +493,7 @@ int cmd_sae(int argc, char **argv) {
         snprintf(data_desc, sizeof data_desc, "%s", o.npy);
         if (r.m && A.tok) {
             // Splice on the file's own sequences: they are what the activations came from.
+            A.bos = r.d.bos;  // the checkpoint's BOS id names that token in the dashboard
             cache_data_free(&r.d);
             char spec[4300];
             snprintf(spec, sizeof spec, "tokens:%.*s/tokens.npy",
