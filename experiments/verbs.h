@@ -6,6 +6,7 @@
 
 int cmd_version(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_train_cnn(int argc, char **argv);  // mechlab train cnn (cmd_train_cnn.c)
 int cmd_inspect(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_hooks(int argc, char **argv);
