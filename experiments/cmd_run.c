@@ -7,6 +7,8 @@
 #include "verbs.h"
 
 static const Experiment EXPERIMENTS[] = {
+    {"fashion", "a CNN on Fashion-MNIST, dissected: feature visualisation, attribution, probes", run_fashion},
+    {"curves", "Olah et al. 2020; Cammarata et al. 2020 - oriented line/curve detectors in a small CNN", run_curves},
     {NULL, NULL, NULL},  // end
 };
 

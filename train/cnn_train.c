@@ -374,9 +374,11 @@ int cnntrain_evaluate(Cnn *m, const ImageSet *s, int n, const HookList *hooks, d
 }
 
 static int eval_fn(void *ctx, long step, double *values) {
-    (void)step;
     CnnTrainer *t = ctx;
-    return cnntrain_evaluate(t->m, &t->test, t->spec.eval_max, NULL, &values[0], &values[1], NULL);
+    if (cnntrain_evaluate(t->m, &t->test, t->spec.eval_max, NULL, &values[0], &values[1], NULL))
+        return -1;
+    if (t->on_eval) t->on_eval(t->on_eval_user, step, values);
+    return 0;
 }
 
 CnnCkptConfig cnntrain_ckpt_config(const CnnTrainer *t) {

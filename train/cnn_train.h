@@ -79,6 +79,9 @@ int cnn_ckpt_meta(const CnnCkptConfig *c, Meta *meta);
 Cnn *cnn_ckpt_load(const char *path, int max_batch, StFile *f, CnnCkptConfig *cfg);
 
 typedef struct CnnTrainer CnnTrainer;
+// Called after every evaluation with (test_loss, test_acc), e.g. to record a learning curve.
+typedef void (*CnnEvalFn)(void *user, long step, const double *values);
+
 struct CnnTrainer {
     CnnTrainSpec spec;
     Cnn *m;
@@ -94,6 +97,8 @@ struct CnnTrainer {
     Optim *opt;
     TrainState state;
     TrainModel tm;
+    CnnEvalFn on_eval;      // may be NULL
+    void *on_eval_user;
 };
 
 // Steps in `epochs` epochs of this trainer's data (epochs · floor(n_train / batch)).
