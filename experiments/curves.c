@@ -144,7 +144,7 @@ static int analyse_layer(Cnn *m, Layer *L, const TuneConfig *tc, const FvConfig 
     if (!img) return err_set("curves: out of memory");
     char path[4200];
     vis_path(path, sizeof path, dir, grid_file);
-    int rc = vis_featviz_grid(m, L->conv_point, L->order, L->K, FV_UNIT, fc, path, 2, img, NULL);
+    int rc = featviz_save_grid(m, L->conv_point, L->order, L->K, FV_UNIT, fc, path, 2, img, NULL);
     for (int i = 0; i < L->K && !rc; i++) {
         int u = L->order[i];
         double cs = 0, sn = 0, coh_sum = 0;

@@ -259,7 +259,7 @@ int run_fashion(int argc, char **argv) {
         }
         for (int i = 0; i < n_fv; i++) chans[i] = i;
         vis_path(path, sizeof path, out, "featviz_last_conv.png");
-        if (vis_featviz_grid(m, fv_point, chans, n_fv, FV_CHANNEL, &fc, path, 2, NULL, fvact))
+        if (featviz_save_grid(m, fv_point, chans, n_fv, FV_CHANNEL, &fc, path, 2, NULL, fvact))
             goto done;
     }
     double fv_s = timer_now() - t0;

@@ -12,6 +12,7 @@ static const CliVerb VERBS[] = {
     {"inspect", "a checkpoint's config, training state and tensors", cmd_inspect},
     {"eval", "next-token loss of a checkpoint on token sequences (.npy)", cmd_eval},
     {"hooks", "list a transformer's hook points with their shapes", cmd_hooks},
+    {"featviz", "feature visualisations of a CNN checkpoint's channels (PNG grid)", cmd_featviz},
     {"version", "print the version", cmd_version},
 };
 #define NVERBS (int)(sizeof VERBS / sizeof VERBS[0])

@@ -12,6 +12,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_hooks(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_featviz(int argc, char **argv);  // mechlab featviz (cmd_featviz.c)
 int run_curves(int argc, char **argv);  // mechlab run curves (curves.c)
 int run_fashion(int argc, char **argv);  // mechlab run fashion (fashion.c)
 

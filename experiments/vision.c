@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "interp/plot.h"
-#include "interp/png.h"
 #include "model/err.h"
 #include "model/fileio.h"
 
@@ -69,41 +68,4 @@ int vis_report_png(Report *r, const char *dir, const char *file, int zoom, const
     report_link(r, file, "the image file");
     free(data);
     return 0;
-}
-
-int vis_featviz_grid(Cnn *m, const char *point, const int *channels, int n, FvKind kind,
-                     const FvConfig *cfg, const char *path, int scale, float *images,
-                     double *act) {
-    size_t per = (size_t)m->C * m->H * m->W;
-    int S = cfg->n_seeds;
-    float *all = malloc(sizeof(float) * per * n * S);
-    double *a = malloc(sizeof(double) * n * S);
-    if (!all || !a) {
-        free(all);
-        free(a);
-        return err_set("featviz: out of memory");
-    }
-    int rc = 0;
-    for (int i = 0; i < n && !rc; i++) {
-        FvTarget t = {.point = point, .channel = channels[i], .kind = kind, .y = -1, .x = -1};
-        rc = featviz_run(m, &t, cfg, all + per * i * S, NULL, a + (size_t)i * S);
-    }
-    if (!rc) {
-        // greyscale tiles: the first channel of each image
-        float *tiles = malloc(sizeof(float) * m->H * m->W * n * S);
-        if (!tiles) {
-            rc = err_set("featviz: out of memory");
-        } else {
-            for (int k = 0; k < n * S; k++)
-                memcpy(tiles + (size_t)k * m->H * m->W, all + per * k, sizeof(float) * m->H * m->W);
-            PngStyle st = {.cmap = PNG_GREY, .scale = scale};
-            rc = png_write_grid(path, tiles, n * S, m->H, m->W, S, &st, 1);
-            free(tiles);
-        }
-    }
-    if (!rc && images) memcpy(images, all, sizeof(float) * per * n * S);
-    if (!rc && act) memcpy(act, a, sizeof(double) * n * S);
-    free(all);
-    free(a);
-    return rc;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "interp/png.h"
 #include "model/err.h"
 #include "model/rng.h"
 #include "train/optim.h"
@@ -529,5 +530,44 @@ int featviz_run(Cnn *m, const FvTarget *t, const FvConfig *cfg, float *images, d
     rc = 0;
 done:
     run_free(&r);
+    return rc;
+}
+
+// ---- grids ---------------------------------------------------------------------------------------
+
+int featviz_save_grid(Cnn *m, const char *point, const int *channels, int n, FvKind kind,
+                      const FvConfig *cfg, const char *path, int scale, float *images,
+                      double *act) {
+    size_t per = (size_t)m->C * m->H * m->W;
+    int S = cfg->n_seeds;
+    float *all = malloc(sizeof(float) * per * n * S);
+    double *a = malloc(sizeof(double) * n * S);
+    if (!all || !a) {
+        free(all);
+        free(a);
+        return err_set("featviz: out of memory");
+    }
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        FvTarget t = {.point = point, .channel = channels[i], .kind = kind, .y = -1, .x = -1};
+        rc = featviz_run(m, &t, cfg, all + per * i * S, NULL, a + (size_t)i * S);
+    }
+    if (!rc) {
+        // greyscale tiles: the first channel of each image
+        float *tiles = malloc(sizeof(float) * m->H * m->W * n * S);
+        if (!tiles) {
+            rc = err_set("featviz: out of memory");
+        } else {
+            for (int k = 0; k < n * S; k++)
+                memcpy(tiles + (size_t)k * m->H * m->W, all + per * k, sizeof(float) * m->H * m->W);
+            PngStyle st = {.cmap = PNG_GREY, .scale = scale};
+            rc = png_write_grid(path, tiles, n * S, m->H, m->W, S, &st, 1);
+            free(tiles);
+        }
+    }
+    if (!rc && images) memcpy(images, all, sizeof(float) * per * n * S);
+    if (!rc && act) memcpy(act, a, sizeof(double) * n * S);
+    free(all);
+    free(a);
     return rc;
 }

@@ -74,6 +74,15 @@ FvConfig featviz_defaults(void);
 int featviz_run(Cnn *m, const FvTarget *t, const FvConfig *cfg, float *images, double *act_start,
                 double *act_end);
 
+// Feature visualisations of n channels of `point` (cfg->n_seeds each, target kind `kind` at the
+// map's centre for FV_UNIT), written as a PNG grid to `path`: one row per channel, one column
+// per seed, each tile in grey with its own range (interp/png.h, `scale` times upscaled). The
+// images [n · n_seeds, C, H, W] and the final activations [n · n_seeds] are copied out when
+// images / act are not NULL. Tiles show an image's first channel. Returns 0 or -1 with err_set.
+int featviz_save_grid(Cnn *m, const char *point, const int *channels, int n, FvKind kind,
+                      const FvConfig *cfg, const char *path, int scale, float *images,
+                      double *act);
+
 // The target's activation for each of n images x[n, C, H, W] (no penalties): out[n].
 int featviz_activation(Cnn *m, const FvTarget *t, const float *x, int n, double *out);
 

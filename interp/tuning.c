@@ -66,8 +66,13 @@ int tuning_curves(Cnn *m, const char *point, const TuneConfig *c, float *resp) {
             for (int ch = 0; ch < K; ch++) {
                 const float *map = a.data + ((size_t)b * K + ch) * npos;
                 double s = 0;
-                for (int p = 0; p < npos; p++) s += map[p];
-                acc[(size_t)ch * c->n_theta + k] += s / npos;
+                if (c->map_mean) {
+                    for (int p = 0; p < npos; p++) s += map[p];
+                    s /= npos;
+                } else {
+                    s = map[(hi.shape[2] / 2) * hi.shape[3] + hi.shape[3] / 2];
+                }
+                acc[(size_t)ch * c->n_theta + k] += s;
             }
         }
     }

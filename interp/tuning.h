@@ -2,11 +2,13 @@
 // exactly by datasets/images.h (images_render): the way neuroscience maps a V1 cell, applied to
 // the units of a small CNN (Olah et al. 2020 "Zoom In"; Cammarata et al. 2020 "Curve Detectors").
 //
-// A unit is one channel of an image hook point. Its response to a stimulus is the mean of the
-// channel's map over all positions (a stroke through the image drives the units along it, so
-// the map mean does not depend on exactly where the stroke passes), averaged over n_offsets
-// parallel copies of the stimulus displaced along its normal (so an edge detector, which likes
-// the stroke a pixel to one side, is not missed). Orientations are θ_k = k·period/n_theta,
+// A unit is one channel of an image hook point. Its response to a stimulus is, as a neuron's is
+// measured with a stimulus centred on its receptive field (and as Cammarata et al. render curves
+// at the neuron's position), the activation of the channel's CENTRE unit, at (H'/2, W'/2), for
+// a stroke through the image centre — or, with `map_mean`, the mean of the channel's whole map
+// (a population measure: it also counts the units that see only a stroke's end or a crossing).
+// Either is averaged over n_offsets parallel copies of the stimulus displaced along its normal,
+// so an edge detector, which likes the stroke a pixel to one side, is not missed. Orientations are θ_k = k·period/n_theta,
 // k = 0..n_theta-1, period = images_orient_period(kind) (π for lines and edges).
 //
 // Selectivity: the orientation selectivity index (global OSI, 1 − circular variance),
@@ -27,10 +29,11 @@ typedef struct {
     int n_offsets;     // parallel copies, offsets evenly spread over [−max_offset, max_offset]
     float max_offset;  // pixels (n_offsets = 1: offset 0)
     float mean, std;   // stimuli are fed as (pixel − mean)/std (the model's input normalisation)
+    int map_mean;      // 1: the mean over the channel's map; 0: its centre unit
 } TuneConfig;
 
 // Defaults for a model input of side `size`: a line of width 1.5 and length 0.6·size, 36
-// orientations (5°), 5 offsets within ±2 pixels, no normalisation.
+// orientations (5°), 5 offsets within ±2 pixels, no normalisation, the centre unit.
 TuneConfig tuning_defaults(int size);
 
 // resp[channels, n_theta] = the tuning curve of every channel at an image hook point.

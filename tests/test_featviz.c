@@ -12,6 +12,7 @@
 #include "helpers.h"
 #include "interp/featviz.h"
 #include "model/err.h"
+#include "model/fileio.h"
 
 TestSuite(featviz);
 
@@ -298,4 +299,38 @@ Test(featviz, bad_targets_and_configs_are_errors) {
     cr_assert_eq(featviz_point_shape(m, "logits", &ch, &h, &w), 0);
     cr_assert(ch == 3 && h == 1 && w == 1);
     cnn_free(m);
+}
+
+// The grid: one row per channel, one column per seed, 1-pixel gaps around every tile.
+Test(featviz, save_grid_writes_rows_of_seeds) {
+    char d[64], p[128];
+    make_tmpdir(d, sizeof d);
+    Cnn *m = cnn_create("conv3x3:3,relu,linear:2", 1, 6, 7, 2);
+    cr_assert_not_null(m);
+    cnn_init_weights(m, 1);
+    FvConfig c = featviz_defaults();
+    c.steps = 3;
+    c.n_seeds = 3;
+    int ch[2] = {2, 0};
+    float img[6 * 42];
+    double act[6], one[3];
+    snprintf(p, sizeof p, "%s/g.png", d);
+    cr_assert_eq(featviz_save_grid(m, "layers.0.hook_out", ch, 2, FV_CHANNEL, &c, p, 2, img, act), 0,
+                 "%s", err_msg());
+    char *png;
+    size_t len;
+    cr_assert_eq(fileio_read_all(p, 1 << 20, &png, &len), 0);
+    const unsigned char *u = (const unsigned char *)png;
+    long w = (long)u[16] << 24 | u[17] << 16 | u[18] << 8 | u[19];
+    long h = (long)u[20] << 24 | u[21] << 16 | u[22] << 8 | u[23];
+    cr_assert(w == 2 * (3 * 7 + 4) && h == 2 * (2 * 6 + 3), "grid is %ldx%ld", w, h);
+    free(png);
+    // row 1 is channel 0 with the same seeds as a direct run
+    FvTarget t = {.point = "layers.0.hook_out", .channel = 0, .kind = FV_CHANNEL};
+    float direct[3 * 42];
+    cr_assert_eq(featviz_run(m, &t, &c, direct, NULL, one), 0);
+    cr_assert_eq(memcmp(direct, img + 3 * 42, sizeof direct), 0);
+    for (int s = 0; s < 3; s++) cr_assert_eq(one[s], act[3 + s]);
+    cnn_free(m);
+    rm_tree(d);
 }
