@@ -6,9 +6,9 @@
 //      linear:10 with Adam (lr 2e-3, warm-up + cosine), batch 64, 5 epochs, pixels standardised
 //      — the target is >= 90 % test accuracy in under 10 minutes on two cores;
 //   2. test accuracy over the whole test split and the confusion matrix;
-//   3. feature visualisations of every channel of the last conv layer (mean of the channel's
-//      map, before its ReLU; featviz.h with the Fourier parameterisation, jitter, L2 and TV,
-//      pixels squashed into the data range);
+//   3. feature visualisations of every channel of the last conv layer (the mean of the
+//      channel's map, and its centre unit, before the ReLU; featviz.h with the Fourier
+//      parameterisation, jitter, L2 and TV, pixels squashed into the data range);
 //   4. integrated gradients (Sundararajan et al. 2017) of the true class's logit for a few test
 //      images from a black baseline, 128 trapezoid steps, with the completeness error
 //      |Σ IG − (f(x) − f(black))| / |f(x) − f(black)| (must be < 1 %);
@@ -261,6 +261,10 @@ int run_fashion(int argc, char **argv) {
         vis_path(path, sizeof path, out, "featviz_last_conv.png");
         if (featviz_save_grid(m, fv_point, chans, n_fv, FV_CHANNEL, &fc, path, 2, NULL, fvact))
             goto done;
+        // the centre unit of each channel: what it detects within its receptive field
+        vis_path(path, sizeof path, out, "featviz_last_conv_unit.png");
+        if (featviz_save_grid(m, fv_point, chans, n_fv, FV_UNIT, &fc, path, 2, NULL, NULL))
+            goto done;
     }
     double fv_s = timer_now() - t0;
 
@@ -462,7 +466,13 @@ int run_fashion(int argc, char **argv) {
                           "squashed into the data's range, %d Adam steps.", fc.n_seeds, fc.l2,
                           fc.tv, fc.steps);
         if (vis_report_png(r, out, "featviz_last_conv.png", 2,
-                           "One row per channel (0 at the top), one column per seed."))
+                           "Mean of each channel's map: one row per channel (0 at the top), one "
+                           "column per seed. A whole-map objective on clothes against a black "
+                           "background favours large bright or dark regions and their borders."))
+            goto done_ig;
+        if (vis_report_png(r, out, "featviz_last_conv_unit.png", 2,
+                           "The centre unit of each channel instead: the pattern it detects "
+                           "within its receptive field (the rest of the image stays grey)."))
             goto done_ig;
     }
 

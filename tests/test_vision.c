@@ -111,8 +111,9 @@ Test(vision, run_fashion_tiny_and_missing_data) {
               strstr(sum, "ig_worst_completeness_error"), "%s", sum);
     free(sum);
     const char *files[] = {"report.html", "confusion.svg", "featviz_last_conv.png", "ig_0.png",
-                           "ig_1.png", "probes.svg", "learning_curve.svg"};
-    for (int i = 0; i < 7; i++) free(slurp(run, files[i]));
+                           "ig_1.png", "probes.svg", "learning_curve.svg",
+                           "featviz_last_conv_unit.png"};
+    for (int i = 0; i < 8; i++) free(slurp(run, files[i]));
     // no data: exit 1, with the way to get it
     snprintf(args, sizeof args, "run fashion --data-dir %s/none --out %s/g", d, d);
     cr_assert_eq(run_cli(args, d), 1);
