@@ -26,6 +26,8 @@
 //   3. dJ/dx = da/dx (cnn_backward_from at the target point, a one-hot or 1/(H'·W') map there)
 //      minus the penalties' gradients; chained back through the squashing and the inverse FFT
 //      (its adjoint, featviz_irfft2_adjoint) to p; an Adam step (train/optim.h) on −dJ/dp.
+// A target after a ReLU that is 0 for the starting image has no gradient and never moves: aim
+// at the layer before the ReLU (the conv output), as the experiments do.
 // Several seeds per unit: n_seeds images with independent random starts p ~ N(0, init_std²)
 // (and independent jitter), optimised together as one batch (chunks of the model's max_batch).
 //
