@@ -9,9 +9,11 @@
 // Recipe: train a CNN (conv5x5:8, relu, maxpool2, conv3x3:16, relu, maxpool2, linear) on
 // 16×16 anti-aliased curves labelled by orientation bin × curvature class (datasets/images.h);
 // then, for every unit (channel) of the first two conv layers:
-//   - a tuning curve: the mean response of the unit's map after its ReLU to a straight line
-//     at 36 orientations over 0–180° (5 offsets within ±2 pixels averaged), drawn exactly by
-//     images_render (interp/tuning.h);
+//   - a tuning curve: the response of the channel's centre unit after its ReLU to a straight
+//     line through the image centre at 36 orientations over 0–180° (5 offsets within ±2 pixels
+//     averaged), drawn exactly by images_render (interp/tuning.h) — a stimulus on the unit's
+//     receptive field, as Cammarata et al. render curves at the neuron's position (the share
+//     with the whole map's mean as the response is reported beside it);
 //   - its orientation selectivity index OSI = |Σ r(θ) e^{2iθ}| / Σ r(θ) and preferred
 //     orientation arg(Σ r(θ) e^{2iθ})/2; a unit has a CLEAR preferred orientation when
 //     OSI ≥ 0.2 (the preferred orientation gets ≥ 2.3× the orthogonal one's response for a
@@ -468,9 +470,10 @@ int run_curves(int argc, char **argv) {
     }
     report_table_end(r);
     report_heading(r, 2, "Method");
-    report_paragraph(r, "Tuning curve: the mean response of a unit's whole map (after its ReLU) to a "
-                        "straight anti-aliased line (width 1.5 px, length 0.6 of the image) at 36 "
-                        "orientations 0-175 degrees, averaged over 5 parallel offsets within 2 px. "
+    report_paragraph(r, "Tuning curve: the response of a unit (the channel's centre unit, after its "
+                        "ReLU) to a straight anti-aliased line (width 1.5 px, length 0.6 of the "
+                        "image) through the image centre at 36 orientations 0-175 degrees, averaged "
+                        "over 5 parallel offsets within 2 px. "
                         "Selectivity: OSI = |sum r(t) exp(2it)| / sum r(t) (1 - circular variance); "
                         "preferred orientation = arg(sum r(t) exp(2it)) / 2. A unit has a clear "
                         "preferred orientation when OSI >= 0.2: for r = 1 + a cos 2(t - t0) the OSI "
