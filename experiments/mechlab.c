@@ -18,6 +18,7 @@ static const CliVerb VERBS[] = {
     {"lens", "logit lens by layer and direct logit attribution by component", cmd_lens},
     {"patch", "activation, path and attribution patching on clean/corrupted pairs", cmd_patch},
     {"sae", "train a sparse autoencoder on a hook point; feature dashboard", cmd_sae},
+    {"featviz", "feature visualisations of a CNN checkpoint's channels (PNG grid)", cmd_featviz},
     {"version", "print the version", cmd_version},
 };
 #define NVERBS (int)(sizeof VERBS / sizeof VERBS[0])
