@@ -8,6 +8,9 @@
 
 static const Experiment EXPERIMENTS[] = {
     {"induction", "Elhage et al. 2021; Olsson et al. 2022 - induction heads, phase change, K-composition", run_induction},
+    {"sae-toy", "Sharkey et al. 2022 - sparse autoencoders recover features from superposition", run_sae_toy},
+    {"fashion", "a CNN on Fashion-MNIST, dissected: feature visualisation, attribution, probes", run_fashion},
+    {"curves", "Olah et al. 2020; Cammarata et al. 2020 - oriented line/curve detectors in a small CNN", run_curves},
     {NULL, NULL, NULL},  // end
 };
 

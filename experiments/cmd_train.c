@@ -199,9 +199,11 @@ int cmd_train(int argc, char **argv) {
         fprintf(f, "Usage: mechlab train <arch> [options]\n"
                    "Architectures:\n"
                    "  transformer   decoder-only transformer on token data\n"
+                   "  cnn           convolutional net on images (Fashion-MNIST, synthetic lines)\n"
                    "Run 'mechlab train <arch> --help' for its options.\n");
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
     }
     if (!strcmp(argv[1], "transformer")) return train_transformer(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "cnn")) return cmd_train_cnn(argc - 1, argv + 1);
     return cli_usage("train", "unknown architecture '%s'", argv[1]);
 }

@@ -11,6 +11,4 @@ typedef struct {
     int (*run)(int argc, char **argv);  // argv[0] is the experiment name
 } Experiment;
 
-int run_induction(int argc, char **argv);  // experiments/induction.c
-
 #endif

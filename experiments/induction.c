@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "experiments.h"
 #include "interp/heads.h"
 #include "interp/plot.h"
 #include "interp/report.h"
@@ -1173,8 +1172,8 @@ int run_induction(int argc, char **argv) {
         if (sum.n_fail) printf("induction: %d check%s missed (see summary.json)\n", sum.n_fail,
                                sum.n_fail == 1 ? "" : "s");
     }
-    // A missed check is a failure (exit 1), after every file is written.
-    rc = sum.n_fail ? EXIT_FAIL : EXIT_OK;
+    // A miss is a result, not a failure: it is in the [MISS] lines and summary.json (cli.h).
+    rc = EXIT_OK;
 done:
     summary_free(&sum);
     model_free(M);

@@ -307,10 +307,16 @@ Test(train, sigint_saves_a_checkpoint_that_resumes) {
         freopen("/dev/null", "w", stderr);
         execl(cli, cli, "train", "transformer", "--vocab", "12", "--layers", "1", "--d-model",
               "16", "--heads", "2", "--n-ctx", "12", "--batch", "4", "--steps", "100000000",
-              "--eval-every", "0", "--ckpt-every", "0", "--out", run, (char *)NULL);
+              "--eval-every", "1", "--ckpt-every", "0", "--out", run, (char *)NULL);
         _exit(127);
     }
-    usleep(700 * 1000);
+    // metrics.csv appears after the first step, so the signal handlers are in place by then;
+    // polling (not a fixed sleep) keeps the test honest on a loaded machine.
+    char csv[160];
+    snprintf(csv, sizeof csv, "%s/metrics.csv", run);
+    for (int i = 0; i < 600 && access(csv, F_OK) != 0; i++) usleep(50 * 1000);
+    cr_assert_eq(access(csv, F_OK), 0, "training did not start within 30 s");
+    usleep(100 * 1000);
     kill(pid, SIGINT);
     int st;
     waitpid(pid, &st, 0);

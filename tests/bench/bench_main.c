@@ -8,5 +8,8 @@ int main(void) {
     bench_gemm();
     bench_transformer();
     bench_induction();
+    bench_toy();
+    bench_cnn();
+    bench_sae();
     return 0;
 }
