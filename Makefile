@@ -4,7 +4,7 @@
 #   make test       build and run the Criterion suite (installs libcriterion-dev if it can)
 #   make sanitize   the suite under AddressSanitizer + UndefinedBehaviorSanitizer, fails on leaks
 #   make bench      one machine-readable line per figure
-#   make demo       the main job
+#   make demo       the main job: mechlab run induction, then where its report is
 #   make fuzz       libFuzzer targets for every parser (clang); make fuzz-run runs each
 #                   for FUZZ_SECONDS (default 60); see tests/fuzz/README.md
 #
@@ -71,8 +71,10 @@ check-criterion:
 
 tests-build: $(TESTS) $(CLI)
 
+# Every test is listed with its result ([PASS] suite::name), then Criterion's summary line.
 test: $(TESTS) $(CLI)
-	LC_ALL=C MECHLAB_CLI=$(abspath $(CLI)) ./$(TESTS) --color=never $(TEST_FLAGS)
+	@LC_ALL=C MECHLAB_CLI=$(abspath $(CLI)) ./$(TESTS) --color=never --verbose $(TEST_FLAGS) \
+	  > $(BUILD)/test.log 2>&1; rc=$$?; grep -v '^\[RUN ' $(BUILD)/test.log; exit $$rc
 
 # Sanitizers: a separate build folder; UBSan findings abort the test (so Criterion reports a
 # crash); LeakSanitizer reports do not fail a Criterion test, so the log is checked for them.
@@ -92,9 +94,12 @@ bench-build: $(BENCH)
 bench: $(BENCH) $(CLI)
 	MECHLAB_CLI=$(abspath $(CLI)) ./$(BENCH)
 
+# The flagship experiment: trains the induction-head model and its 1-layer control (about two
+# minutes on two cores), then says where the report is.
 demo: $(CLI)
-	./$(CLI) --version
-	$(MAKE) --no-print-directory bench
+	./$(CLI) run induction
+	@echo
+	@echo "demo: open runs/induction/report.html in a browser (summary: runs/induction/summary.json)"
 
 # Fuzzing: the library rebuilt with clang, ASan+UBSan and libFuzzer's coverage hooks in
 # build-fuzz/, one binary per tests/fuzz/fuzz_*.c. fuzz-run keeps what it learns in
@@ -116,7 +121,7 @@ $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB)
 	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB) $(LDLIBS)
 
 fuzz-run: fuzz
-	@for t in json safetensors npy; do \
+	@for t in json safetensors npy idx; do \
 	  mkdir -p build-fuzz/corpus/$$t; \
 	  seeds=tests/fuzz/seeds/$$t; [ $$t = json ] || seeds="$$seeds tests/ref"; \
 	  echo "fuzz-run: fuzz_$$t for $(FUZZ_SECONDS) s"; \

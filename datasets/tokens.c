@@ -93,16 +93,30 @@ int tokens_repeat_half(const TokenData *d, int T) {
 
 void tokens_batch(const TokenData *d, Rng *rng, int split, int *tokens, int *targets, int B,
                   int T) {
+    tokens_batch_layout(d, rng, split, tokens, targets, B, T, NULL);
+}
+
+void tokens_batch_layout(const TokenData *d, Rng *rng, int split, int *tokens, int *targets,
+                         int B, int T, TokRepeat *layout) {
     for (int b = 0; b < B; b++) {
         int *tok = tokens + (size_t)b * T;
         if (d->kind == TOK_RANDOM) {
             for (int t = 0; t < T; t++) tok[t] = draw_token(d, rng);
         } else if (d->kind == TOK_REPEAT) {
             int off = d->bos >= 0 ? 1 : 0;
-            int L = (T - off) / 2;
+            int L = (T - off) / 2, end = off + 2 * L;
             if (off) tok[0] = d->bos;
-            for (int t = 0; t < L; t++) tok[off + t] = tok[off + L + t] = draw_token(d, rng);
-            for (int t = off + 2 * L; t < T; t++) tok[t] = draw_token(d, rng);  // odd T: pad
+            if (d->rep_min > 0 && d->rep_min < L) {
+                // A segment of variable length, repeated to the end.
+                L = d->rep_min + (int)rng_int(rng, (uint32_t)(L - d->rep_min + 1));
+                end = T;
+                for (int t = 0; t < L; t++) tok[off + t] = draw_token(d, rng);
+                for (int t = off + L; t < T; t++) tok[t] = tok[t - L];
+            } else {
+                for (int t = 0; t < L; t++) tok[off + t] = tok[off + L + t] = draw_token(d, rng);
+                for (int t = off + 2 * L; t < T; t++) tok[t] = draw_token(d, rng);  // odd T: pad
+            }
+            if (layout) layout[b] = (TokRepeat){off, L, end};
         } else {
             size_t lo = split ? d->n_train : 0, hi = split ? d->n_ids : d->n_train;
             size_t span = hi - lo - (size_t)T;  // windows of T + 1 bytes fit (checked at init)

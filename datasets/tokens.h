@@ -3,6 +3,13 @@
 //   random   uniform random tokens (nothing to learn: the best loss is ln(vocab))
 //   repeat   [BOS] r_1..r_L r_1..r_L — a random segment, then the same segment again; the second
 //            half is predictable only by looking back (induction). L = (T - has_bos) / 2.
+//            With rep_min > 0 the segment length varies: L is drawn per sequence from
+//            [rep_min, (T - has_bos) / 2] and the segment repeats to the end of the sequence,
+//            [BOS] r_1..r_L r_1..r_L r_1.. (the last copy cut off at T). Then the distance
+//            between copies varies, so a single attention layer cannot predict the copies from
+//            positions alone (with a fixed L it can: attend from t to t - L + 1), and every
+//            position can hold a token that is predicted later, so the heads that serve
+//            induction are needed at every position.
 //   text     windows of a text file, one token per byte; the vocabulary is the sorted set of
 //            distinct bytes in the file (stored in checkpoints so ids map back to characters)
 //
@@ -25,6 +32,7 @@ typedef struct {
     TokKind kind;
     int vocab;    // number of token ids (random, repeat: chosen; text: distinct bytes)
     int bos;      // repeat: BOS token id (vocab - 1) or -1 for none; random tokens avoid it
+    int rep_min;  // repeat: shortest segment (0: always the longest, (T - has_bos) / 2)
     // text only:
     char *path;                  // the file it came from
     unsigned char *ids;          // the file as token ids
@@ -47,7 +55,19 @@ void tokens_free(TokenData *d);
 void tokens_batch(const TokenData *d, Rng *rng, int split, int *tokens, int *targets, int B,
                   int T);
 
-// Index of the first position of the repeated half for a repeat sequence of length T.
+// Where the copies of a repeat sequence are: the first is [start, start + len), the repeats
+// fill [start + len, end).
+typedef struct {
+    int start, len, end;
+} TokRepeat;
+
+// tokens_batch, and for repeat data each sequence's layout in layout[B] (may be NULL; for other
+// kinds it is left untouched). The same draws as tokens_batch.
+void tokens_batch_layout(const TokenData *d, Rng *rng, int split, int *tokens, int *targets,
+                         int B, int T, TokRepeat *layout);
+
+// Index of the first position of the repeated half for a repeat sequence of length T (with a
+// fixed segment length, rep_min = 0).
 int tokens_repeat_half(const TokenData *d, int T);
 
 // Maps a byte string to ids with the text vocabulary; -1 with err_set on a byte not in it.

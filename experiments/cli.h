@@ -1,6 +1,8 @@
 // cli.h — what every mechlab verb shares: the verb table, exit codes, messages, common flags.
 //
-// Exit codes: 0 success, 1 failure (bad input, I/O error, failed check), 2 usage error.
+// Exit codes: 0 success, 1 failure (bad input, I/O error), 2 usage error. An experiment that ran
+// to the end exits 0 even when a reproduction check misses: the miss is a result, printed as
+// [MISS] and counted in summary.json's checks_missed.
 // Messages go to stderr as "mechlab: <what>: <why>".
 #ifndef MECHLAB_CLI_H
 #define MECHLAB_CLI_H

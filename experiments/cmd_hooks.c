@@ -37,8 +37,9 @@ int cmd_hooks(int argc, char **argv) {
     st_close(&f);
     if (T == 0) T = m->cfg.n_ctx;
     if (T > m->cfg.n_ctx) {
+        int n_ctx = m->cfg.n_ctx;
         tf_free(m);
-        return cli_usage("hooks", "--pos %ld is longer than n_ctx %d", T, m->cfg.n_ctx);
+        return cli_usage("hooks", "--pos %ld is longer than n_ctx %d", T, n_ctx);
     }
     int n = tf_hook_count(m);
     for (int i = 0; i < n; i++) {

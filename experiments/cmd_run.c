@@ -7,7 +7,11 @@
 #include "verbs.h"
 
 static const Experiment EXPERIMENTS[] = {
-    {"superposition", "Elhage et al. 2022 — Toy Models of Superposition", exp_superposition},
+    {"induction", "Elhage et al. 2021; Olsson et al. 2022 - induction heads, phase change, K-composition", run_induction},
+    {"sae-toy", "Sharkey et al. 2022 - sparse autoencoders recover features from superposition", run_sae_toy},
+    {"fashion", "a CNN on Fashion-MNIST, dissected: feature visualisation, attribution, probes", run_fashion},
+    {"curves", "Olah et al. 2020; Cammarata et al. 2020 - oriented line/curve detectors in a small CNN", run_curves},
+    {"superposition", "Elhage et al. 2022 - Toy Models of Superposition", run_superposition},
     {NULL, NULL, NULL},  // end
 };
 

@@ -23,6 +23,8 @@ static void usage_tf(FILE *f) {
         "                       (character level; vocabulary from the file)   [repeat]\n"
         "  --vocab N            vocabulary size for repeat/random               [64]\n"
         "  --bos                start repeat sequences with a BOS token (id vocab-1)\n"
+        "  --repeat-min N       repeat: segment length drawn per sequence from [N, longest],\n"
+        "                       repeated to the end; 0 = always the longest, twice  [0]\n"
         "  --seq-len T          tokens per sequence (<= n_ctx; 0 = n_ctx)        [0]\n"
         "Model:\n"
         "  --layers N  --d-model D  --heads H  --d-head dh  --d-mlp M   [2, 64, 4, D/H, 4D]\n"
@@ -46,7 +48,7 @@ static void usage_tf(FILE *f) {
 enum {
     O_DATA = 256, O_VOCAB, O_BOS, O_SEQ, O_LAYERS, O_DMODEL, O_HEADS, O_DHEAD, O_DMLP, O_ATTN,
     O_ACT, O_NORM, O_NCTX, O_STEPS, O_BATCH, O_SEED, O_OPTIM, O_LR, O_WD, O_MOM, O_SCHED,
-    O_WARM, O_MINLR, O_CLIP, O_EVAL, O_EVALB, O_CKPT, O_RESUME, O_THREADS, O_OUT
+    O_WARM, O_MINLR, O_CLIP, O_EVAL, O_EVALB, O_CKPT, O_RESUME, O_THREADS, O_OUT, O_REPMIN
 };
 
 static int train_transformer(int argc, char **argv) {
@@ -61,7 +63,8 @@ static int train_transformer(int argc, char **argv) {
         {"warmup", 1, 0, O_WARM},    {"min-lr", 1, 0, O_MINLR},    {"clip", 1, 0, O_CLIP},
         {"eval-every", 1, 0, O_EVAL}, {"eval-batches", 1, 0, O_EVALB},
         {"ckpt-every", 1, 0, O_CKPT}, {"resume", 0, 0, O_RESUME},  {"threads", 1, 0, O_THREADS},
-        {"out", 1, 0, O_OUT},        {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+        {"out", 1, 0, O_OUT},        {"repeat-min", 1, 0, O_REPMIN}, {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *V = "train transformer";
     TfTrainSpec s;
     memset(&s, 0, sizeof s);
@@ -123,6 +126,7 @@ static int train_transformer(int argc, char **argv) {
             switch (c) {
             case O_VOCAB: s.model.d_vocab = (int)v; break;
             case O_SEQ: s.seq_len = (int)v; break;
+            case O_REPMIN: s.repeat_min = (int)v; break;
             case O_LAYERS: s.model.n_layers = (int)v; break;
             case O_DMODEL: s.model.d_model = (int)v; break;
             case O_HEADS: s.model.n_heads = (int)v; break;
@@ -195,9 +199,11 @@ int cmd_train(int argc, char **argv) {
         fprintf(f, "Usage: mechlab train <arch> [options]\n"
                    "Architectures:\n"
                    "  transformer   decoder-only transformer on token data\n"
+                   "  cnn           convolutional net on images (Fashion-MNIST, synthetic lines)\n"
                    "Run 'mechlab train <arch> --help' for its options.\n");
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
     }
     if (!strcmp(argv[1], "transformer")) return train_transformer(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "cnn")) return cmd_train_cnn(argc - 1, argv + 1);
     return cli_usage("train", "unknown architecture '%s'", argv[1]);
 }

@@ -11,7 +11,4 @@ typedef struct {
     int (*run)(int argc, char **argv);  // argv[0] is the experiment name
 } Experiment;
 
-// One entry function per experiment (argv[0] is the experiment name).
-int exp_superposition(int argc, char **argv);  // superposition.c
-
 #endif

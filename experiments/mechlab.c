@@ -12,6 +12,14 @@ static const CliVerb VERBS[] = {
     {"inspect", "a checkpoint's config, training state and tensors", cmd_inspect},
     {"eval", "next-token loss of a checkpoint on token sequences (.npy)", cmd_eval},
     {"hooks", "list a transformer's hook points with their shapes", cmd_hooks},
+    {"heads", "attention-head scores, circuits, composition and ablations of a checkpoint", cmd_heads},
+    {"cache", "write chosen hook points over a dataset as .npy files", cmd_cache},
+    {"probe", "linear probes on a hook point (or an .npy array), with a control task", cmd_probe},
+    {"pca", "PCA of activations, a weight matrix or an .npy array: scree, projections", cmd_pca},
+    {"lens", "logit lens by layer and direct logit attribution by component", cmd_lens},
+    {"patch", "activation, path and attribution patching on clean/corrupted pairs", cmd_patch},
+    {"sae", "train a sparse autoencoder on a hook point; feature dashboard", cmd_sae},
+    {"featviz", "feature visualisations of a CNN checkpoint's channels (PNG grid)", cmd_featviz},
     {"version", "print the version", cmd_version},
 };
 #define NVERBS (int)(sizeof VERBS / sizeof VERBS[0])

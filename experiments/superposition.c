@@ -33,7 +33,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "experiments.h"
+#include "verbs.h"
 #include "interp/plot.h"
 #include "interp/superposition.h"
 #include "model/err.h"
@@ -690,7 +690,7 @@ static int parse_list(const char *V, const char *flag, const char *s, int as_spa
     return 0;
 }
 
-int exp_superposition(int argc, char **argv) {
+int run_superposition(int argc, char **argv) {
     static const struct option opts[] = {
         {"n", 1, 0, O_N},           {"m", 1, 0, O_M},             {"decay", 1, 0, O_DECAY},
         {"density", 1, 0, O_DENSITY}, {"sparsity", 1, 0, O_SPARSITY}, {"model", 1, 0, O_MODEL},
@@ -844,14 +844,10 @@ int exp_superposition(int argc, char **argv) {
             fprintf(stderr, "superposition: %d checks passed, %d missed, in %.0f s; wrote %s/report.html\n",
                     ok, miss, el, out);
     }
-    int missed = c->sum.n_fail;
     summary_free(&c->sum);
     report_free(c->rep);
     free(c);
-    if (rc) return cli_fail_err();
-    // A missed check is a failed run (exit 1), after everything has been written.
-    if (missed) return cli_fail("superposition: %d check%s missed (see %s/report.html)", missed,
-                                missed == 1 ? "" : "s", out);
-    return EXIT_OK;
+    // A run that got to the end exits 0 even when a check missed: the miss is a result (cli.h).
+    return rc ? cli_fail_err() : EXIT_OK;
 }
 

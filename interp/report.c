@@ -34,7 +34,8 @@ static const char CSS[] =
     "th{border-bottom:2px solid #bbb}td.num{text-align:right;font-variant-numeric:tabular-nums}\n"
     "figure{margin:1.4em 0}figure svg{max-width:100%;height:auto;display:block}"
     "figcaption{color:#555;font-size:.92em;margin-top:.4em}\n"
-    "ul.files{padding-left:1.2em}a{color:#1f5fa8}\n";
+    "ul.files{padding-left:1.2em}a{color:#1f5fa8}\n"
+    "figure img{max-width:100%;height:auto;image-rendering:pixelated;display:block}\n";
 
 Report *report_create(const char *title) {
     Report *r = calloc(1, sizeof *r);
@@ -204,6 +205,39 @@ void report_figure(Report *r, const char *svg, const char *caption) {
     buf_puts(&r->body, "<figure>\n");
     buf_puts(&r->body, s);
     if (r->body.len && r->body.p[r->body.len - 1] != '\n') buf_puts(&r->body, "\n");
+    if (caption) {
+        buf_puts(&r->body, "<figcaption>");
+        buf_put_xml(&r->body, caption);
+        buf_puts(&r->body, "</figcaption>\n");
+    }
+    buf_puts(&r->body, "</figure>\n");
+}
+
+void report_image(Report *r, const void *png, size_t len, int display_width, const char *alt,
+                  const char *caption) {
+    if (!block_ok(r, "report_image")) return;
+    if (!png || len == 0) {
+        misuse(r, "report_image: no image data");
+        return;
+    }
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *p = png;
+    buf_puts(&r->body, "<figure>\n<img src=\"data:image/png;base64,");
+    char q[4];
+    for (size_t i = 0; i < len; i += 3) {
+        unsigned v = (unsigned)p[i] << 16 | (i + 1 < len ? (unsigned)p[i + 1] << 8 : 0) |
+                     (i + 2 < len ? p[i + 2] : 0);
+        q[0] = b64[v >> 18 & 63];
+        q[1] = b64[v >> 12 & 63];
+        q[2] = i + 1 < len ? b64[v >> 6 & 63] : '=';
+        q[3] = i + 2 < len ? b64[v & 63] : '=';
+        buf_append(&r->body, q, 4);
+    }
+    buf_puts(&r->body, "\" alt=\"");
+    buf_put_xml(&r->body, alt ? alt : caption ? caption : "");
+    buf_puts(&r->body, "\"");
+    if (display_width > 0) buf_printf(&r->body, " width=\"%d\"", display_width);
+    buf_puts(&r->body, "/>\n");
     if (caption) {
         buf_puts(&r->body, "<figcaption>");
         buf_put_xml(&r->body, caption);

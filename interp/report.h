@@ -46,6 +46,13 @@ void report_table_end(Report *r);
 // optional caption (NULL for none).
 void report_figure(Report *r, const char *svg, const char *caption);
 
+// An image embedded in the page as a data: URI (base64), so the page stays one self-contained
+// file: `png` holds len bytes of a PNG file (interp/png.h writes them). display_width > 0 sets
+// its width in CSS pixels (scaled without smoothing, so small filters stay crisp); 0 keeps its
+// natural size. alt is the text shown without images (NULL: the caption); caption may be NULL.
+void report_image(Report *r, const void *png, size_t len, int display_width, const char *alt,
+                  const char *caption);
+
 // A link to another file of the run (relative path) with its description; consecutive links
 // form one list.
 void report_link(Report *r, const char *href, const char *text);

@@ -678,9 +678,8 @@ int tf_forward(Transformer *m, const int *tokens, const int *targets, int B, int
 
 // ---- backward: the forward above, read from the bottom up -------------------------------------
 
-int tf_backward(Transformer *m, const HookList *hl) {
-    if (!m->have_fwd || !m->have_targets)
-        return err_set("tf_backward: needs a completed tf_forward with targets first");
+// The backward pass from d(logits): the loss's (dlogits NULL) or a caller's.
+static int backward(Transformer *m, const HookList *hl, const float *dlogits) {
     const bool hooked = hl && hl->n > 0;
     if (hooked && check_patterns(m, hl) < 0) return -1;
     const TfConfig *c = &m->cfg;
@@ -697,7 +696,9 @@ int tf_backward(Transformer *m, const HookList *hl) {
             memset(m->dacts + r->offset, 0, sizeof(float) * kind_numel(c, r->kind, B, T));
     }
 
-    if (m->loss_count > 0)
+    if (dlogits)
+        memcpy(G(m->logits), dlogits, sizeof(float) * (size_t)N * V);
+    else if (m->loss_count > 0)
         crossentropy_backward(G(m->logits), A(m->probs), m->targets, N, V,
                               1.0f / (float)m->loss_count);
     const int last = m->layers[c->n_layers - 1].resid_post;
@@ -798,4 +799,16 @@ int tf_backward(Transformer *m, const HookList *hl) {
     BWD(m->pos_embed);
     posembed_backward(PG(m->W_pos), G(m->pos_embed), B, T, D);
     return 0;
+}
+
+int tf_backward(Transformer *m, const HookList *hl) {
+    if (!m->have_fwd || !m->have_targets)
+        return err_set("tf_backward: needs a completed tf_forward with targets first");
+    return backward(m, hl, NULL);
+}
+
+int tf_backward_logits(Transformer *m, const float *dlogits, const HookList *hl) {
+    if (!m->have_fwd) return err_set("tf_backward_logits: needs a completed tf_forward first");
+    if (!dlogits) return err_set("tf_backward_logits: dlogits is NULL");
+    return backward(m, hl, dlogits);
 }

@@ -155,6 +155,13 @@ int tf_forward(Transformer *m, const int *tokens, const int *targets, int B, int
 // gradients are then partly accumulated and should be cleared).
 int tf_backward(Transformer *m, const HookList *hooks);
 
+// The same backward pass started from a caller's d(metric)/d(logits) [B,T,V] (row-major, for
+// the last forward's B and T) instead of the loss's: for metrics that are not the training loss
+// (a logit difference, a mean log-prob over chosen positions — attribution patching). Needs a
+// completed forward (targets not needed); otherwise as tf_backward (parameter gradients
+// accumulate, backward hooks run).
+int tf_backward_logits(Transformer *m, const float *dlogits, const HookList *hooks);
+
 // The hook points: there are tf_hook_count(m) of them, in forward order; tf_hook_info gives
 // the name and the shape of point i for a batch B and length T.
 typedef struct {

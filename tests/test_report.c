@@ -182,3 +182,61 @@ Test(report, save_writes_the_page_atomically) {
     report_free(r);
     rm_tree(dir);
 }
+
+// base64 of RFC 4648 §10's test vectors, and an image round trip: the data URI decodes (with
+// the test's own decoder) to the bytes given; the page stays well-formed and fetches nothing.
+static int b64val(char c) {
+    const char *a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char *p = strchr(a, c);
+    return c && p ? (int)(p - a) : -1;
+}
+
+Test(report, image_is_embedded_as_a_data_uri) {
+    const char *vec[][2] = {{"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="},
+                            {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+    for (int i = 0; i < 6; i++) {
+        Report *r = report_create("img");
+        report_image(r, vec[i][0], strlen(vec[i][0]), 0, "alt <text>", NULL);
+        Buf page = {0};
+        cr_assert_eq(report_render(r, &page), 0, "%s", err_msg());
+        char want[64];
+        snprintf(want, sizeof want, "src=\"data:image/png;base64,%s\"", vec[i][1]);
+        cr_assert(strstr(page.p, want), "'%s' missing", want);
+        cr_assert(strstr(page.p, "alt=\"alt &lt;text&gt;\""));
+        buf_free(&page);
+        report_free(r);
+    }
+    unsigned char bytes[300];
+    for (int i = 0; i < 300; i++) bytes[i] = (unsigned char)(i * 37 + 11);
+    Report *r = report_create("img");
+    report_image(r, bytes, sizeof bytes, 240, NULL, "Filters & more");
+    report_paragraph(r, "after");
+    Buf page = {0};
+    cr_assert_eq(report_render(r, &page), 0, "%s", err_msg());
+    char root[32], why[200];
+    cr_assert_eq(test_xml_check(page.p, root, sizeof root, why, sizeof why), 0, "%s", why);
+    cr_assert(strstr(page.p, "width=\"240\"") && strstr(page.p, "<figcaption>Filters &amp; more"));
+    const char *s = strstr(page.p, "base64,") + 7;
+    unsigned char back[300];
+    int n = 0;
+    for (; b64val(s[0]) >= 0 && b64val(s[1]) >= 0; s += 4) {
+        int v = b64val(s[0]) << 18 | b64val(s[1]) << 12 | (s[2] == '=' ? 0 : b64val(s[2]) << 6) |
+                (s[3] == '=' ? 0 : b64val(s[3]));
+        back[n++] = (unsigned char)(v >> 16);
+        if (s[2] != '=') back[n++] = (unsigned char)(v >> 8);
+        if (s[3] != '=') back[n++] = (unsigned char)v;
+        if (s[2] == '=' || s[3] == '=') break;
+    }
+    cr_assert_eq(n, 300);
+    cr_assert_eq(memcmp(back, bytes, 300), 0);
+    cr_assert_null(strstr(page.p, "http:"), "nothing fetched");
+    buf_free(&page);
+    report_free(r);
+    // no data is misuse, reported on render
+    r = report_create("img");
+    report_image(r, NULL, 0, 0, NULL, NULL);
+    cr_assert_eq(report_render(r, &page), -1);
+    cr_assert(strstr(err_msg(), "report_image"), "%s", err_msg());
+    buf_free(&page);
+    report_free(r);
+}

@@ -81,9 +81,10 @@ Test(superposition, n20_dense_keeps_exactly_five_features) {
     rm_tree(dir);
 }
 
-// The command end to end, trained for a handful of steps (far from converged, so the checks may
-// miss: exit 0 or 1): every promised file is there, summary.json parses and carries the checks,
-// the report shows the figures, and inspect reads the toy checkpoint.
+// The command end to end, trained for a handful of steps (far from converged, so checks miss;
+// a miss is a result and the run still exits 0): every promised file is there, summary.json
+// parses and carries the checks, the report shows the figures, and inspect reads the toy
+// checkpoint.
 Test(superposition, command_writes_the_run_folder) {
     char d[64], args[512], path[256];
     make_tmpdir(d, sizeof d);
@@ -92,8 +93,7 @@ Test(superposition, command_writes_the_run_folder) {
     int rc = run_cli(args, d);
     snprintf(path, sizeof path, "%s/err.txt", d);
     char *err = read_text(path);
-    cr_assert(rc == 0 || rc == 1, "exit %d: %s", rc, err ? err : "");
-    if (rc == 1) cr_assert(strstr(err, "missed"), "%s", err);
+    cr_assert_eq(rc, 0, "exit %d: %s", rc, err ? err : "");
     free(err);
     const char *files[] = {"report.html", "summary.json", "sweep-relu/model.safetensors",
                            "sweep-relu/wtw_s00.svg", "sweep-relu/norms_s01.svg",

@@ -29,6 +29,39 @@ Test(tokens, repeat_second_half_copies_first_with_bos) {
     }
 }
 
+// Variable-length repeats: a segment of length in [rep_min, longest] after BOS, repeated to the
+// end; the layout says where; every length is drawn; the stream without a layout is the same.
+Test(tokens, variable_length_repeats_report_their_layout) {
+    TokenData d;
+    cr_assert_eq(tokens_init_synthetic(&d, TOK_REPEAT, 12, 1), 0);
+    d.rep_min = 4;
+    enum { B = 400, T = 20 };  // longest segment (20 - 1) / 2 = 9
+    static int tok[B * T], tg[B * T], tok2[B * T];
+    TokRepeat lay[B];
+    Rng r, r2;
+    rng_seed(&r, 5);
+    rng_seed(&r2, 5);
+    tokens_batch_layout(&d, &r, 0, tok, tg, B, T, lay);
+    tokens_batch(&d, &r2, 0, tok2, NULL, B, T);
+    cr_assert_eq(memcmp(tok, tok2, sizeof tok), 0, "the layout changes no draw");
+    int seen[10] = {0};
+    for (int b = 0; b < B; b++) {
+        const int *s = tok + b * T, L = lay[b].len;
+        cr_assert(L >= 4 && L <= 9, "length %d", L);
+        cr_assert(lay[b].start == 1 && lay[b].end == T);
+        seen[L]++;
+        cr_assert_eq(s[0], 11);
+        for (int t = 1; t < T; t++) cr_assert(s[t] >= 0 && s[t] < 11);
+        for (int t = 1 + L; t < T; t++) cr_assert_eq(s[t], s[t - L], "seq %d pos %d", b, t);
+        for (int t = 0; t + 1 < T; t++) cr_assert_eq(tg[b * T + t], s[t + 1]);
+    }
+    for (int L = 4; L <= 9; L++) cr_assert_gt(seen[L], 30, "length %d drawn %d times", L, seen[L]);
+    // rep_min 0 is the fixed layout: two copies of 9, then one random pad token.
+    d.rep_min = 0;
+    tokens_batch_layout(&d, &r, 0, tok, tg, 3, T, lay);
+    for (int b = 0; b < 3; b++) cr_assert(lay[b].start == 1 && lay[b].len == 9 && lay[b].end == 19);
+}
+
 Test(tokens, random_tokens_cover_vocab_uniformly) {
     TokenData d;
     cr_assert_eq(tokens_init_synthetic(&d, TOK_RANDOM, 7, 0), 0);

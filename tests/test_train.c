@@ -78,6 +78,40 @@ Test(train, resume_is_bit_identical_to_an_uninterrupted_run) {
     rm_tree(b);
 }
 
+// tftrain_losses splits the losses by each sequence's own layout (variable-length repeats): the
+// first copy's targets from its second token, the repeats' from the second token of the first
+// repeat, and everything.
+Test(train, repeat_losses_follow_each_sequence_layout) {
+    TfTrainSpec s = tiny_spec("/nonexistent", 1);
+    s.model.n_ctx = 17;
+    s.use_bos = 1;
+    s.repeat_min = 3;
+    TfTrainer *t = tftrain_create(&s);
+    cr_assert_not_null(t, "%s", err_msg());
+    const int n = s.batch * s.eval_batches, T = 17;
+    double val, first, rep, want[3] = {0}, cnt[3] = {0};
+    int lens = 0;
+    cr_assert_eq(tftrain_eval_losses(t, NULL, &val, &first, &rep), 0, "%s", err_msg());
+    for (int b = 0; b < n; b++) {
+        const TokRepeat *l = &t->vlay[b];
+        cr_assert(l->len >= 3 && l->len <= 8 && l->start == 1 && l->end == T);
+        lens |= 1 << l->len;
+        cr_assert_eq(tf_forward(t->m, t->vtok + b * T, t->vtg + b * T, 1, T, NULL, NULL), 0);
+        const float *loss = tf_act(t->m, "losses").data;
+        for (int p = 0; p + 1 < T; p++) {  // position p predicts token p + 1
+            int q = p + 1;
+            want[0] += loss[p], cnt[0]++;
+            if (q > l->start && q < l->start + l->len) want[1] += loss[p], cnt[1]++;
+            if (q > l->start + l->len && q < l->end) want[2] += loss[p], cnt[2]++;
+        }
+    }
+    cr_assert_neq(lens & (lens - 1), 0, "the held-out set has more than one length");
+    cr_assert_float_eq(val, want[0] / cnt[0], 1e-6);
+    cr_assert_float_eq(first, want[1] / cnt[1], 1e-6);
+    cr_assert_float_eq(rep, want[2] / cnt[2], 1e-6);
+    tftrain_free(t);
+}
+
 Test(train, nan_loss_stops_and_keeps_last_good_checkpoint) {
     char d[64], p[128];
     make_tmpdir(d, sizeof d);
@@ -273,10 +307,16 @@ Test(train, sigint_saves_a_checkpoint_that_resumes) {
         freopen("/dev/null", "w", stderr);
         execl(cli, cli, "train", "transformer", "--vocab", "12", "--layers", "1", "--d-model",
               "16", "--heads", "2", "--n-ctx", "12", "--batch", "4", "--steps", "100000000",
-              "--eval-every", "0", "--ckpt-every", "0", "--out", run, (char *)NULL);
+              "--eval-every", "1", "--ckpt-every", "0", "--out", run, (char *)NULL);
         _exit(127);
     }
-    usleep(700 * 1000);
+    // metrics.csv appears after the first step, so the signal handlers are in place by then;
+    // polling (not a fixed sleep) keeps the test honest on a loaded machine.
+    char csv[160];
+    snprintf(csv, sizeof csv, "%s/metrics.csv", run);
+    for (int i = 0; i < 600 && access(csv, F_OK) != 0; i++) usleep(50 * 1000);
+    cr_assert_eq(access(csv, F_OK), 0, "training did not start within 30 s");
+    usleep(100 * 1000);
     kill(pid, SIGINT);
     int st;
     waitpid(pid, &st, 0);

@@ -27,33 +27,40 @@ static int step_fn(void *ctx, double *loss) {
     return tf_backward(t->m, NULL);
 }
 
-int tftrain_eval_losses(TfTrainer *t, const HookList *hooks, double *val, double *first,
-                        double *repeat) {
-    int B = t->spec.batch, T = t->T;
+int tftrain_losses(Transformer *m, const int *tok, const int *tg, const TokRepeat *layout, int n,
+                   int T, const HookList *hooks, double *val, double *first, double *repeat) {
     double sum = 0, s1 = 0, s2 = 0;
-    long n = 0, n1 = 0, n2 = 0;
-    int rep = t->data.kind == TOK_REPEAT;
-    int off = t->data.bos >= 0 ? 1 : 0, L = (T - off) / 2;
-    for (int e = 0; e < t->spec.eval_batches; e++) {
-        const int *tok = t->vtok + (size_t)e * B * T, *tg = t->vtg + (size_t)e * B * T;
-        if (tf_forward(t->m, tok, tg, B, T, hooks, NULL)) return -1;
-        Tensor losses = tf_act(t->m, "losses");
-        for (int b = 0; b < B; b++)
+    long cnt = 0, n1 = 0, n2 = 0;
+    for (int b0 = 0; b0 < n; b0 += m->max_batch) {
+        int B = n - b0 < m->max_batch ? n - b0 : m->max_batch;
+        const int *tk = tok + (size_t)b0 * T, *tt = tg + (size_t)b0 * T;
+        if (tf_forward(m, tk, tt, B, T, hooks, NULL)) return -1;
+        Tensor losses = tf_act(m, "losses");
+        for (int b = 0; b < B; b++) {
+            const TokRepeat *lay = layout ? &layout[b0 + b] : NULL;
             for (int p = 0; p < T; p++) {
-                if (tg[b * T + p] < 0) continue;
+                if (tt[b * T + p] < 0) continue;
                 double l = losses.data[b * T + p];
                 sum += l;
-                n++;
+                cnt++;
+                if (!lay) continue;
                 // The target at position p is token p + 1.
-                int q = p + 1;
-                if (rep && q >= off + 1 && q < off + L) s1 += l, n1++;
-                if (rep && q >= off + L + 1 && q < off + 2 * L) s2 += l, n2++;
+                int q = p + 1, a = lay->start, L = lay->len;
+                if (q >= a + 1 && q < a + L) s1 += l, n1++;
+                if (q >= a + L + 1 && q < lay->end) s2 += l, n2++;
             }
+        }
     }
-    *val = n ? sum / (double)n : NAN;
+    *val = cnt ? sum / (double)cnt : NAN;
     if (first) *first = n1 ? s1 / (double)n1 : NAN;
     if (repeat) *repeat = n2 ? s2 / (double)n2 : NAN;
     return 0;
+}
+
+int tftrain_eval_losses(TfTrainer *t, const HookList *hooks, double *val, double *first,
+                        double *repeat) {
+    return tftrain_losses(t->m, t->vtok, t->vtg, t->data.kind == TOK_REPEAT ? t->vlay : NULL,
+                          t->spec.batch * t->spec.eval_batches, t->T, hooks, val, first, repeat);
 }
 
 static int eval_fn(void *ctx, long step, double *values) {
@@ -73,10 +80,10 @@ static void spec_to_json(const TfTrainSpec *s, Buf *b) {
     const TrainConfig *c = &s->train;
     buf_puts(b, "{\"data\": ");
     buf_put_json_str(b, s->data);
-    buf_printf(b, ", \"use_bos\": %d, \"batch\": %d, \"seq_len\": %d, \"seed\": %" PRIu64
+    buf_printf(b, ", \"use_bos\": %d, \"repeat_min\": %d, \"batch\": %d, \"seq_len\": %d, \"seed\": %" PRIu64
                   ", \"eval_batches\": %d, \"steps\": %ld, \"eval_every\": %ld, \"ckpt_every\": %ld"
                   ", \"clip\": ",
-               s->use_bos, s->batch, s->seq_len, s->seed, s->eval_batches, c->steps,
+               s->use_bos, s->repeat_min, s->batch, s->seq_len, s->seed, s->eval_batches, c->steps,
                c->eval_every, c->ckpt_every);
     json_put_double(b, c->clip);
     buf_printf(b, ", \"optim\": \"%s\", \"weight_decay\": ", optim_name(c->optim.kind));
@@ -114,6 +121,10 @@ static int spec_from_json(const char *text, const char *where, TfTrainSpec *s) {
     if (json_get_double(o, key, &d)) goto fail;                  \
     field = d;
     GETI("use_bos", s->use_bos, 0, 1);
+    // Absent in checkpoints written before variable-length repeats: fixed length.
+    if (json_get(o, "repeat_min")) {
+        GETI("repeat_min", s->repeat_min, 0, 1 << 20);
+    }
     GETI("batch", s->batch, 1, 1 << 20);
     GETI("seq_len", s->seq_len, 0, 1 << 20);
     GETI("eval_batches", s->eval_batches, 1, 1 << 20);
@@ -194,6 +205,8 @@ static int setup(TfTrainer *t) {
     } else if (tokens_init_synthetic(&t->data, kind, s->model.d_vocab, s->use_bos)) {
         return -1;
     }
+    if (s->repeat_min < 0) return err_set("repeat_min %d must be >= 0", s->repeat_min);
+    t->data.rep_min = kind == TOK_REPEAT ? s->repeat_min : 0;
     if (kind == TOK_REPEAT && T - (t->data.bos >= 0) < 4)
         return err_set("repeat data needs sequences of at least 4 tokens besides BOS");
     if (s->batch < 1) return err_set("batch size %d must be >= 1", s->batch);
@@ -204,11 +217,13 @@ static int setup(TfTrainer *t) {
     t->tg = alloc_ints(bt);
     t->vtok = alloc_ints(vbt);
     t->vtg = alloc_ints(vbt);
-    if (!t->tok || !t->tg || !t->vtok || !t->vtg) return err_set("out of memory");
+    t->vlay = malloc(sizeof(TokRepeat) * (size_t)s->batch * s->eval_batches);
+    if (!t->tok || !t->tg || !t->vtok || !t->vtg || !t->vlay) return err_set("out of memory");
     Rng vr;
     rng_seed(&vr, s->seed ^ 0x5eedc0ffee123457ULL);
     for (int e = 0; e < s->eval_batches; e++)
-        tokens_batch(&t->data, &vr, 1, t->vtok + e * bt, t->vtg + e * bt, s->batch, T);
+        tokens_batch_layout(&t->data, &vr, 1, t->vtok + e * bt, t->vtg + e * bt, s->batch, T,
+                            t->vlay + (size_t)e * s->batch);
     t->n_base_eval = kind == TOK_REPEAT ? 3 : 1;
     t->tm = (TrainModel){.ctx = t, .train_step = step_fn, .eval = eval_fn, .meta = meta_fn,
                          .n_eval = t->n_base_eval};
@@ -320,5 +335,6 @@ void tftrain_free(TfTrainer *t) {
     free(t->tg);
     free(t->vtok);
     free(t->vtg);
+    free(t->vlay);
     free(t);
 }

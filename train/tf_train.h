@@ -19,6 +19,7 @@ typedef struct {
     TfConfig model;     // d_vocab is taken from the data for text
     char data[4096];    // "repeat", "random" or "text:FILE"
     int use_bos;        // repeat: start every sequence with a BOS token (id d_vocab - 1)
+    int repeat_min;     // repeat: shortest segment, drawn per sequence (0: fixed, see tokens.h)
     int batch;          // sequences per step
     int seq_len;        // T (<= n_ctx); 0 = n_ctx
     uint64_t seed;      // model init and data stream
@@ -38,6 +39,7 @@ struct TfTrainer {
     int T;
     int *tok, *tg;       // one training batch [batch, T]
     int *vtok, *vtg;     // the held-out set [eval_batches * batch, T], drawn once
+    TokRepeat *vlay;     // repeat data: each held-out sequence's layout [eval_batches * batch]
     Optim *opt;
     TrainState state;
     TrainModel tm;
@@ -61,5 +63,13 @@ void tftrain_free(TfTrainer *t);
 // (NAN for other data). Runs forwards through `hooks` (may be NULL) — e.g. an ablation.
 int tftrain_eval_losses(TfTrainer *t, const HookList *hooks, double *val, double *first,
                         double *repeat);
+
+// The same on any n sequences tok/tg [n, T] (forwards in chunks of m->max_batch): the mean loss
+// over every target, and when layout[n] is given (repeat data), over the targets of the first
+// copy from its second token on, and over those of the repeats from the second token of the
+// first repeat on (its first token follows the unpredictable end of the first copy). NAN
+// without a layout.
+int tftrain_losses(Transformer *m, const int *tok, const int *tg, const TokRepeat *layout, int n,
+                   int T, const HookList *hooks, double *val, double *first, double *repeat);
 
 #endif

@@ -18,7 +18,7 @@
 #include "train/checkpoint.h"
 #include "train/optim.h"
 
-#define TRAIN_MAX_EVAL 64
+#define TRAIN_MAX_EVAL 256  // room for per-head columns (mechlab run induction: 4 per head)
 
 typedef struct {
     void *ctx;

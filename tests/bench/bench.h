@@ -6,6 +6,9 @@
 
 void bench_gemm(void);
 void bench_transformer(void);
+void bench_induction(void);
 void bench_toy(void);
+void bench_cnn(void);
+void bench_sae(void);
 
 #endif

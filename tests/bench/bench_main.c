@@ -7,6 +7,9 @@ int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     bench_gemm();
     bench_transformer();
+    bench_induction();
     bench_toy();
+    bench_cnn();
+    bench_sae();
     return 0;
 }
