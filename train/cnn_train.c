@@ -17,12 +17,6 @@
 #define SEED_SYNTH_TRAIN 0x5917a1ULL
 #define SEED_SYNTH_TEST 0x7e575e7ULL
 
-static const char *optim_name(OptimKind k) {
-    return k == OPTIM_SGD ? "sgd" : k == OPTIM_ADAM ? "adam" : "adamw";
-}
-static const char *sched_name(SchedKind k) {
-    return k == SCHED_CONSTANT ? "constant" : k == SCHED_WARMUP_CONSTANT ? "warmup" : "cosine";
-}
 static const char *label_name(ImgLabel l) {
     return l == IMG_LABEL_ORIENT ? "orient" : l == IMG_LABEL_CURV ? "curv" : "joint";
 }
@@ -160,7 +154,6 @@ fail:
 // ---- the training spec as JSON ("train_spec" in the checkpoint) -------------------------------
 
 static void spec_to_json(const CnnTrainSpec *s, Buf *b) {
-    const TrainConfig *c = &s->train;
     buf_puts(b, "{\"arch\": ");
     buf_put_json_str(b, s->arch);
     buf_puts(b, ", \"data\": ");
@@ -172,25 +165,9 @@ static void spec_to_json(const CnnTrainSpec *s, Buf *b) {
                s->size, s->n_train, s->n_test, label_name(s->label));
     json_put_float(b, s->noise);
     buf_printf(b, ", \"normalize\": %d, \"batch\": %d, \"seed\": \"%016" PRIx64 "\", "
-                  "\"eval_max\": %d, \"steps\": %ld, \"eval_every\": %ld, \"ckpt_every\": %ld, "
-                  "\"clip\": ",
-               s->normalize, s->batch, s->seed, s->eval_max, c->steps, c->eval_every,
-               c->ckpt_every);
-    json_put_double(b, c->clip);
-    buf_printf(b, ", \"optim\": \"%s\", \"weight_decay\": ", optim_name(c->optim.kind));
-    json_put_double(b, c->optim.weight_decay);
-    buf_puts(b, ", \"momentum\": ");
-    json_put_double(b, c->optim.momentum);
-    buf_printf(b, ", \"nesterov\": %d, \"beta1\": ", c->optim.nesterov);
-    json_put_double(b, c->optim.beta1);
-    buf_puts(b, ", \"beta2\": ");
-    json_put_double(b, c->optim.beta2);
-    buf_puts(b, ", \"adam_eps\": ");
-    json_put_double(b, c->optim.eps);
-    buf_printf(b, ", \"schedule\": \"%s\", \"lr\": ", sched_name(c->sched.kind));
-    json_put_float(b, c->sched.lr);
-    buf_printf(b, ", \"warmup\": %ld, \"total\": %ld, \"min_lr\": ", c->sched.warmup, c->sched.total);
-    json_put_float(b, c->sched.min_lr);
+                  "\"eval_max\": %d",
+               s->normalize, s->batch, s->seed, s->eval_max);
+    train_config_to_json(&s->train, b);
     buf_puts(b, "}");
 }
 
@@ -227,21 +204,7 @@ static int spec_from_json(const char *text, CnnTrainSpec *s) {
     GETI("normalize", s->normalize, 0, 1);
     GETI("batch", s->batch, 1, 65536);
     GETI("eval_max", s->eval_max, 0, INT32_MAX);
-    GETI("steps", c->steps, 0, INT64_MAX);
-    GETI("eval_every", c->eval_every, 0, INT64_MAX);
-    GETI("ckpt_every", c->ckpt_every, 0, INT64_MAX);
-    GETI("nesterov", c->optim.nesterov, 0, 1);
-    GETI("warmup", c->sched.warmup, 0, INT64_MAX);
-    GETI("total", c->sched.total, 0, INT64_MAX);
     GETD("noise", s->noise);
-    GETD("clip", c->clip);
-    GETD("weight_decay", c->optim.weight_decay);
-    GETD("momentum", c->optim.momentum);
-    GETD("beta1", c->optim.beta1);
-    GETD("beta2", c->optim.beta2);
-    GETD("adam_eps", c->optim.eps);
-    GETD("lr", c->sched.lr);
-    GETD("min_lr", c->sched.min_lr);
 #undef GETI
 #undef GETD
     if (json_get_string(o, "seed", &str)) goto fail;
@@ -253,22 +216,7 @@ static int spec_from_json(const char *text, CnnTrainSpec *s) {
             goto fail;
         }
     }
-    if (json_get_string(o, "optim", &str)) goto fail;
-    if (!strcmp(str, "sgd")) c->optim.kind = OPTIM_SGD;
-    else if (!strcmp(str, "adam")) c->optim.kind = OPTIM_ADAM;
-    else if (!strcmp(str, "adamw")) c->optim.kind = OPTIM_ADAMW;
-    else {
-        err_set("unknown optimiser '%s'", str);
-        goto fail;
-    }
-    if (json_get_string(o, "schedule", &str)) goto fail;
-    if (!strcmp(str, "constant")) c->sched.kind = SCHED_CONSTANT;
-    else if (!strcmp(str, "warmup")) c->sched.kind = SCHED_WARMUP_CONSTANT;
-    else if (!strcmp(str, "cosine")) c->sched.kind = SCHED_WARMUP_COSINE;
-    else {
-        err_set("unknown schedule '%s'", str);
-        goto fail;
-    }
+    if (train_config_from_json(o, c)) goto fail;
     json_free(&doc);
     return 0;
 fail:

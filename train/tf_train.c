@@ -10,12 +10,6 @@
 #include "model/json.h"
 #include "train/tf_checkpoint.h"
 
-static const char *optim_name(OptimKind k) {
-    return k == OPTIM_SGD ? "sgd" : k == OPTIM_ADAM ? "adam" : "adamw";
-}
-static const char *sched_name(SchedKind k) {
-    return k == SCHED_CONSTANT ? "constant" : k == SCHED_WARMUP_CONSTANT ? "warmup" : "cosine";
-}
 
 // ---- the TrainModel callbacks ---------------------------------------------------------------
 
@@ -77,29 +71,12 @@ static int eval_fn(void *ctx, long step, double *values) {
 }
 
 static void spec_to_json(const TfTrainSpec *s, Buf *b) {
-    const TrainConfig *c = &s->train;
     buf_puts(b, "{\"data\": ");
     buf_put_json_str(b, s->data);
     buf_printf(b, ", \"use_bos\": %d, \"repeat_min\": %d, \"batch\": %d, \"seq_len\": %d, \"seed\": %" PRIu64
-                  ", \"eval_batches\": %d, \"steps\": %ld, \"eval_every\": %ld, \"ckpt_every\": %ld"
-                  ", \"clip\": ",
-               s->use_bos, s->repeat_min, s->batch, s->seq_len, s->seed, s->eval_batches, c->steps,
-               c->eval_every, c->ckpt_every);
-    json_put_double(b, c->clip);
-    buf_printf(b, ", \"optim\": \"%s\", \"weight_decay\": ", optim_name(c->optim.kind));
-    json_put_double(b, c->optim.weight_decay);
-    buf_puts(b, ", \"momentum\": ");
-    json_put_double(b, c->optim.momentum);
-    buf_printf(b, ", \"nesterov\": %d, \"beta1\": ", c->optim.nesterov);
-    json_put_double(b, c->optim.beta1);
-    buf_puts(b, ", \"beta2\": ");
-    json_put_double(b, c->optim.beta2);
-    buf_puts(b, ", \"adam_eps\": ");
-    json_put_double(b, c->optim.eps);
-    buf_printf(b, ", \"schedule\": \"%s\", \"lr\": ", sched_name(c->sched.kind));
-    json_put_float(b, c->sched.lr);
-    buf_printf(b, ", \"warmup\": %ld, \"total\": %ld, \"min_lr\": ", c->sched.warmup, c->sched.total);
-    json_put_float(b, c->sched.min_lr);
+                  ", \"eval_batches\": %d",
+               s->use_bos, s->repeat_min, s->batch, s->seq_len, s->seed, s->eval_batches);
+    train_config_to_json(&s->train, b);
     buf_puts(b, "}");
 }
 
@@ -109,7 +86,6 @@ static int spec_from_json(const char *text, const char *where, TfTrainSpec *s) {
     const JsonValue *o;
     const char *str;
     int64_t i;
-    double d;
     if (json_parse(&doc, text, strlen(text))) goto fail;
     o = doc.root;
     if (json_get_string(o, "data", &str)) goto fail;
@@ -117,9 +93,6 @@ static int spec_from_json(const char *text, const char *where, TfTrainSpec *s) {
 #define GETI(key, field, lo, hi)                                 \
     if (json_get_int(o, key, lo, hi, &i)) goto fail;             \
     field = i;
-#define GETD(key, field)                                         \
-    if (json_get_double(o, key, &d)) goto fail;                  \
-    field = d;
     GETI("use_bos", s->use_bos, 0, 1);
     // Absent in checkpoints written before variable-length repeats: fixed length.
     if (json_get(o, "repeat_min")) {
@@ -128,22 +101,7 @@ static int spec_from_json(const char *text, const char *where, TfTrainSpec *s) {
     GETI("batch", s->batch, 1, 1 << 20);
     GETI("seq_len", s->seq_len, 0, 1 << 20);
     GETI("eval_batches", s->eval_batches, 1, 1 << 20);
-    GETI("steps", c->steps, 0, INT64_MAX);
-    GETI("eval_every", c->eval_every, 0, INT64_MAX);
-    GETI("ckpt_every", c->ckpt_every, 0, INT64_MAX);
-    GETI("nesterov", c->optim.nesterov, 0, 1);
-    GETI("warmup", c->sched.warmup, 0, INT64_MAX);
-    GETI("total", c->sched.total, 0, INT64_MAX);
-    GETD("clip", c->clip);
-    GETD("weight_decay", c->optim.weight_decay);
-    GETD("momentum", c->optim.momentum);
-    GETD("beta1", c->optim.beta1);
-    GETD("beta2", c->optim.beta2);
-    GETD("adam_eps", c->optim.eps);
-    GETD("lr", c->sched.lr);
-    GETD("min_lr", c->sched.min_lr);
 #undef GETI
-#undef GETD
     {
         // The seed is a full uint64: read it as text.
         const JsonValue *sv = json_get(o, "seed");
@@ -153,12 +111,7 @@ static int spec_from_json(const char *text, const char *where, TfTrainSpec *s) {
         }
         s->seed = sv->is_int ? (uint64_t)sv->u.num.i : (uint64_t)sv->u.num.d;
     }
-    if (json_get_string(o, "optim", &str)) goto fail;
-    c->optim.kind = !strcmp(str, "sgd") ? OPTIM_SGD : !strcmp(str, "adam") ? OPTIM_ADAM : OPTIM_ADAMW;
-    if (json_get_string(o, "schedule", &str)) goto fail;
-    c->sched.kind = !strcmp(str, "constant") ? SCHED_CONSTANT
-                    : !strcmp(str, "warmup") ? SCHED_WARMUP_CONSTANT
-                                             : SCHED_WARMUP_COSINE;
+    if (train_config_from_json(o, c)) goto fail;
     json_free(&doc);
     return 0;
 fail:

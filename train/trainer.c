@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,71 @@ static const char *optim_kind_name(OptimKind k) {
 
 static void join(char *out, size_t n, const char *dir, const char *file) {
     snprintf(out, n, "%s/%s", dir, file);
+}
+
+// ---- the shared training settings as JSON ---------------------------------------------------
+
+static const char *sched_kind_name(SchedKind k) {
+    return k == SCHED_CONSTANT ? "constant" : k == SCHED_WARMUP_CONSTANT ? "warmup" : "cosine";
+}
+
+void train_config_to_json(const TrainConfig *c, Buf *b) {
+    buf_printf(b, ", \"steps\": %ld, \"eval_every\": %ld, \"ckpt_every\": %ld, \"clip\": ", c->steps,
+               c->eval_every, c->ckpt_every);
+    json_put_double(b, c->clip);
+    buf_printf(b, ", \"optim\": \"%s\", \"weight_decay\": ", optim_kind_name(c->optim.kind));
+    json_put_double(b, c->optim.weight_decay);
+    buf_puts(b, ", \"momentum\": ");
+    json_put_double(b, c->optim.momentum);
+    buf_printf(b, ", \"nesterov\": %d, \"beta1\": ", c->optim.nesterov);
+    json_put_double(b, c->optim.beta1);
+    buf_puts(b, ", \"beta2\": ");
+    json_put_double(b, c->optim.beta2);
+    buf_puts(b, ", \"adam_eps\": ");
+    json_put_double(b, c->optim.eps);
+    buf_printf(b, ", \"schedule\": \"%s\", \"lr\": ", sched_kind_name(c->sched.kind));
+    json_put_float(b, c->sched.lr);
+    buf_printf(b, ", \"warmup\": %ld, \"total\": %ld, \"min_lr\": ", c->sched.warmup, c->sched.total);
+    json_put_float(b, c->sched.min_lr);
+}
+
+int train_config_from_json(const JsonValue *o, TrainConfig *c) {
+    int64_t i;
+    double d;
+    const char *str;
+#define GETI(key, field, lo, hi)                     \
+    if (json_get_int(o, key, lo, hi, &i)) return -1; \
+    field = i;
+#define GETD(key, field)                        \
+    if (json_get_double(o, key, &d)) return -1; \
+    field = d;
+    GETI("steps", c->steps, 0, INT64_MAX);
+    GETI("eval_every", c->eval_every, 0, INT64_MAX);
+    GETI("ckpt_every", c->ckpt_every, 0, INT64_MAX);
+    GETI("nesterov", c->optim.nesterov, 0, 1);
+    GETI("warmup", c->sched.warmup, 0, INT64_MAX);
+    GETI("total", c->sched.total, 0, INT64_MAX);
+    GETD("clip", c->clip);
+    GETD("weight_decay", c->optim.weight_decay);
+    GETD("momentum", c->optim.momentum);
+    GETD("beta1", c->optim.beta1);
+    GETD("beta2", c->optim.beta2);
+    GETD("adam_eps", c->optim.eps);
+    GETD("lr", c->sched.lr);
+    GETD("min_lr", c->sched.min_lr);
+#undef GETI
+#undef GETD
+    if (json_get_string(o, "optim", &str)) return -1;
+    if (!strcmp(str, "sgd")) c->optim.kind = OPTIM_SGD;
+    else if (!strcmp(str, "adam")) c->optim.kind = OPTIM_ADAM;
+    else if (!strcmp(str, "adamw")) c->optim.kind = OPTIM_ADAMW;
+    else return err_set("unknown optimiser '%s'", str);
+    if (json_get_string(o, "schedule", &str)) return -1;
+    if (!strcmp(str, "constant")) c->sched.kind = SCHED_CONSTANT;
+    else if (!strcmp(str, "warmup")) c->sched.kind = SCHED_WARMUP_CONSTANT;
+    else if (!strcmp(str, "cosine")) c->sched.kind = SCHED_WARMUP_COSINE;
+    else return err_set("unknown schedule '%s'", str);
+    return 0;
 }
 
 // ---- checkpoints ---------------------------------------------------------------------------

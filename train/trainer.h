@@ -14,6 +14,8 @@
 #ifndef MECHLAB_TRAINER_H
 #define MECHLAB_TRAINER_H
 
+#include "model/buf.h"
+#include "model/json.h"
 #include "model/params.h"
 #include "train/checkpoint.h"
 #include "train/optim.h"
@@ -68,6 +70,13 @@ int train_load_optim(const char *dir, const ParamSet *params, Optim *optim, Trai
 
 // Writes DIR/optim.safetensors and then DIR/model.safetensors (each atomically).
 int train_save(const char *dir, TrainModel *m, const Optim *optim, const TrainState *state);
+
+// The settings every model family shares, as JSON members for a run's "train_spec" metadata:
+// appends ', "steps": N, "eval_every": ..., "min_lr": X' (leading comma, no braces) to b, numbers
+// written so they read back exactly; train_config_from_json reads the same members of object o
+// (out_dir, progress and quiet are left alone). Returns 0, or -1 with err_set naming the key.
+void train_config_to_json(const TrainConfig *c, Buf *b);
+int train_config_from_json(const JsonValue *o, TrainConfig *c);
 
 // Stops a running train_run at the next step boundary (what the SIGINT/SIGTERM handler calls).
 void train_request_stop(void);
