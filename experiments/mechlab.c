@@ -38,8 +38,10 @@ static void usage(FILE *f) {
 }
 
 int cmd_version(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
+    if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        printf("Usage: mechlab version\nPrint mechlab's version.\n");
+        return EXIT_OK;
+    }
     printf("mechlab %s\n", MECHLAB_VERSION);
     return EXIT_OK;
 }
