@@ -68,7 +68,7 @@ static int save_scree(const char *dir, const Pca *p, const char *what) {
     PlotSeries ser[2] = {{.x = x, .y = y, .n = n, .label = "ratio", .markers = 1},
                          {.x = x, .y = cum, .n = n, .label = "cumulative", .dashed = 1}};
     char title[200];
-    snprintf(title, sizeof title, "Explained variance: %s", what);
+    snprintf(title, sizeof title, "Explained variance: %.150s", what);  // long names are cut
     PlotOpts o = {.title = title, .xlabel = "component", .ylabel = "fraction of variance",
                   .ymin = 0, .ymax = 1};
     Buf svg = {0};
@@ -98,7 +98,7 @@ static int save_projection(const char *dir, const float *proj, size_t rows, int 
         c[i] = colour ? colour[r] : 0;
     }
     char title[240], xl[64], yl[64];
-    snprintf(title, sizeof title, "%s: PC1 vs PC2%s", what,
+    snprintf(title, sizeof title, "%.150s: PC1 vs PC2%s", what,
              step > 1 ? " (every row shown would be too many; evenly spaced rows)" : "");
     snprintf(xl, sizeof xl, "PC1 (%.1f%% of variance)", 100 * p->ratio[0]);
     snprintf(yl, sizeof yl, "PC2 (%.1f%% of variance)", 100 * p->ratio[1]);
