@@ -1,5 +1,8 @@
 #include "helpers.h"
 
+#include "model/err.h"
+#include "train/tf_train.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,4 +69,27 @@ void rm_tree(const char *dir) {
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "rm_tree: could not remove %s\n", dir);
+}
+
+void train_tiny_transformer(const char *out, long steps, float lr, unsigned long long seed) {
+    TfTrainSpec s;
+    memset(&s, 0, sizeof s);
+    snprintf(s.data, sizeof s.data, "repeat");
+    s.use_bos = 1;
+    s.model = (TfConfig){.n_layers = 2, .d_model = 16, .n_heads = 2, .d_head = 8, .d_mlp = 32,
+                         .n_ctx = 12, .d_vocab = 12, .act_fn = TF_ACT_GELU_NEW,
+                         .normalization_type = TF_NORM_LN, .eps = 1e-5f};
+    s.batch = 4;
+    s.seed = seed;
+    s.eval_batches = 1;
+    s.train.steps = steps;
+    s.train.clip = 1.0;
+    s.train.optim = optim_defaults(OPTIM_ADAMW);
+    s.train.sched = (Sched){.kind = SCHED_CONSTANT, .lr = lr, .total = steps};
+    s.train.out_dir = out;
+    s.train.quiet = 1;
+    TfTrainer *t = tftrain_create(&s);
+    cr_assert_not_null(t, "%s", err_msg());
+    cr_assert_eq(tftrain_run(t), 0, "%s", err_msg());
+    tftrain_free(t);
 }

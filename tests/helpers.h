@@ -30,4 +30,9 @@ char *read_text(const char *path);
 void make_tmpdir(char *buf, size_t n);
 void rm_tree(const char *dir);
 
+// Trains a tiny transformer run folder in `out` (2 layers, d_model 16, 2 heads, n_ctx 12, vocab
+// 12, LN + GELU, repeat data with BOS, batch 4, AdamW at a constant lr) for `steps` steps: a real
+// checkpoint whose metadata the analysis verbs take their defaults from. Fails the test on error.
+void train_tiny_transformer(const char *out, long steps, float lr, unsigned long long seed);
+
 #endif

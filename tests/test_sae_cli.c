@@ -27,28 +27,7 @@ static char dir[64], run[128];
 static void setup(void) {
     make_tmpdir(dir, sizeof dir);
     snprintf(run, sizeof run, "%s/run", dir);
-    TfTrainSpec s;
-    memset(&s, 0, sizeof s);
-    snprintf(s.data, sizeof s.data, "repeat");
-    s.use_bos = 1;
-    s.model = (TfConfig){.n_layers = 2, .d_model = 16, .n_heads = 2, .d_head = 8, .d_mlp = 32,
-                         .n_ctx = 12, .d_vocab = 12, .act_fn = TF_ACT_GELU_NEW,
-                         .normalization_type = TF_NORM_LN, .eps = 1e-5f};
-    s.batch = 4;
-    s.seed = 3;
-    s.eval_batches = 1;
-    s.train.steps = 20;
-    s.train.eval_every = 0;
-    s.train.ckpt_every = 0;
-    s.train.clip = 1.0;
-    s.train.optim = optim_defaults(OPTIM_ADAMW);
-    s.train.sched = (Sched){.kind = SCHED_CONSTANT, .lr = 3e-3f, .total = 20};
-    s.train.out_dir = run;
-    s.train.quiet = 1;
-    TfTrainer *t = tftrain_create(&s);
-    cr_assert_not_null(t, "%s", err_msg());
-    cr_assert_eq(tftrain_run(t), 0, "%s", err_msg());
-    tftrain_free(t);
+    train_tiny_transformer(run, 20, 3e-3f, 3);
 }
 
 static void teardown(void) { rm_tree(dir); }
