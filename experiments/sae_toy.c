@@ -7,7 +7,10 @@
 // learned decoder directions. Their finding: MMCS close to 1 at the right λ, lower when λ is too
 // small (dense, mixed latents) or too large (latents die, features merge). Also: L0 and FVU
 // against λ, the feature-density histogram, and the dead fraction with and without resampling
-// (Bricken et al. 2023) at a dictionary 8× larger than the truth.
+// (Bricken et al. 2023) at a dictionary 8× larger than the truth: for the best-λ ReLU SAE, and
+// for TopK SAEs without AuxK (where resampling is the only thing that revives a latent) at
+// dictionaries 1×, 2× and 8× the truth — a latent can only stay alive if there is a feature left
+// for it to learn, so the comparison is made at more than one size.
 //
 // Writes OUT/summary.json, OUT/report.html, OUT/sweep.csv, OUT/*.svg and OUT/sae-best/ (the
 // best-λ SAE as a SAELens folder).
@@ -49,6 +52,7 @@ static const char *REPRODUCES =
 
 typedef struct {
     int features, dims, dict, big_dict, batch;
+    int topk;             // k of the TopK resampling comparison (0: round(active))
     long steps;
     long resample_every;  // steps between resamplings (0: steps/8)
     long dead_window;     // samples without firing that make a latent dead (0: half the period)
@@ -61,7 +65,8 @@ typedef struct {
 } ToyOpts;
 
 typedef struct {
-    float lambda;
+    float lambda;  // ReLU: the L1 coefficient (0 for TopK)
+    int k;         // TopK: latents kept per sample (0 for ReLU)
     int L;
     double mmcs, share, l0, fvu, mse, dead, low, seconds;
     long resampled;
@@ -92,8 +97,10 @@ static void usage(FILE *f) {
             "  --dims N           dimensions they live in (default 64)\n"
             "  --active X         mean active features per sample (default 5)\n"
             "  --dict N           dictionary size of the sweep (default 2 x features)\n"
-            "  --big-dict N       dictionary of the resampling comparison (default 8 x features;\n"
-            "                     0 skips it)\n"
+            "  --big-dict N       largest dictionary of the resampling comparisons (default\n"
+            "                     8 x features; 0 skips them)\n"
+            "  --topk K           k of the TopK SAEs (no AuxK) compared with and without\n"
+            "                     resampling at 1x, 2x features and --big-dict (default: round(active))\n"
             "  --resample-every N steps between resamplings, until 3/4 of training (default steps/8)\n"
             "  --dead-window N    samples without firing after which a latent is dead (default:\n"
             "                     half the resampling period, in samples)\n"
@@ -101,8 +108,8 @@ static void usage(FILE *f) {
             "  --eval N           held-out samples for the metrics (default 65536)\n"
             "  --threads N        threads (default: MECHLAB_THREADS or all cores)\n"
             "  -h, --help         this help\n\n"
-            "Exit status: 0 when every check passes, 1 when one misses or on an error, 2 on a\n"
-            "usage error. Files are written either way.\n",
+            "Exit status: 0 when the run completes (a check that misses is a [MISS] line and\n"
+            "is counted in summary.json), 1 on an error, 2 on a usage error.\n",
             REPRODUCES);
 }
 
@@ -148,16 +155,22 @@ static void run_free(Run *r) {
     memset(r, 0, sizeof *r);
 }
 
-// Trains one SAE (ReLU, decoder-norm L1) with L latents at λ and measures it.
+// Trains one SAE with L latents and measures it: k == 0 → ReLU with the decoder-norm L1 at λ;
+// k > 0 → TopK keeping k latents, with no AuxK (so only resampling can revive a dead latent).
 // resample: resampling every o->resample_every steps until 3/4 of training; the dead window is
 // o->dead_window samples (by default half the resampling period: Bricken et al. resample every
 // 25k steps, dead = silent for 12.5k).
 static int train_run(const ToyOpts *o, const FeatSet *fs, const float *x, const float *xe, int L,
-                     float lambda, int resample, Run *r) {
+                     float lambda, int k, int resample, Run *r) {
     memset(r, 0, sizeof *r);
-    r->lambda = lambda;
+    r->lambda = k > 0 ? 0.0f : lambda;
+    r->k = k;
     r->L = L;
     SaeConfig c = sae_config(o->dims, L);
+    if (k > 0) {
+        c.arch = SAE_TOPK;
+        c.k = k < L ? k : L;
+    }
     snprintf(c.hook_name, sizeof c.hook_name, "sae-toy.x");
     snprintf(c.model_name, sizeof c.model_name, "sae-toy F=%d D=%d seed=%llu", o->features, o->dims,
              (unsigned long long)o->seed);
@@ -170,8 +183,9 @@ static int train_run(const ToyOpts *o, const FeatSet *fs, const float *x, const 
     tc.batch = o->batch;
     tc.steps = o->steps;
     tc.lr.lr = (float)o->lr;
-    tc.l1_coeff = lambda;
+    tc.l1_coeff = r->lambda;
     tc.l1_warmup = o->steps / 10;
+    tc.aux_coeff = 0.0f;  // TopK: no AuxK (ReLU ignores it)
     const long period = o->resample_every;
     tc.dead_window = o->dead_window;
     if (resample) {
@@ -207,10 +221,13 @@ static int train_run(const ToyOpts *o, const FeatSet *fs, const float *x, const 
     r->mse = ev.mse;
     r->dead = ev.dead_frac;
     r->low = ev.low_frac;
-    printf("  %5d latents, lambda %-7.4g%s MMCS %.4f, cos>=0.9 %5.1f %%, L0 %6.2f, FVU %.4f, dead %.3f, "
-           "density<1e-4 %.3f (%.1f s)\n",
-           L, (double)lambda, resample ? " resampling:" : ":", r->mmcs, 100 * r->share, r->l0, r->fvu,
-           r->dead, r->low, r->seconds);
+    char what[32];
+    if (k > 0) snprintf(what, sizeof what, "TopK k %d", k);
+    else snprintf(what, sizeof what, "lambda %-7.4g", (double)lambda);
+    printf("  %5d latents, %s%s MMCS %.4f, cos>=0.9 %5.1f %%, L0 %6.2f, FVU %.4f, dead %.3f, "
+           "density<1e-4 %.3f, resampled %ld (%.1f s)\n",
+           L, what, resample ? " resampling:" : ":", r->mmcs, 100 * r->share, r->l0, r->fvu, r->dead, r->low,
+           r->resampled, r->seconds);
     fflush(stdout);
     return 0;
 }
@@ -334,7 +351,7 @@ static void table_row_run(Report *rep, const Run *r, const char *what) {
 static void summary_run(Buf *b, const Run *r) {
     buf_puts(b, "{\"lambda\": ");
     json_put_double(b, r->lambda);
-    buf_printf(b, ", \"latents\": %d, \"mmcs\": ", r->L);
+    buf_printf(b, ", \"topk\": %d, \"latents\": %d, \"mmcs\": ", r->k, r->L);
     json_put_double(b, r->mmcs);
     buf_puts(b, ", \"share_cos_ge_0.9\": ");
     json_put_double(b, r->share);
@@ -367,9 +384,16 @@ static int experiment(const ToyOpts *o) {
     if (!fs) return cli_fail_err();
     float *x = malloc(sizeof(float) * o->samples * (size_t)o->dims);
     float *xe = malloc(sizeof(float) * o->eval * (size_t)o->dims);
-    Run runs[MAX_LAMBDAS], big[2];
+    Run runs[MAX_LAMBDAS], big[2], tk[3][2];  // tk[size][without, with resampling]
     memset(runs, 0, sizeof runs);
     memset(big, 0, sizeof big);
+    memset(tk, 0, sizeof tk);
+    int tk_size[3], n_tk = 0;  // TopK comparison: 1x, 2x the truth and big_dict, ascending, unique
+    if (o->big_dict > 0) {
+        const int want[3] = {o->features, 2 * o->features, o->big_dict};
+        for (int i = 0; i < 3; i++)
+            if (want[i] <= o->big_dict && (n_tk == 0 || want[i] > tk_size[n_tk - 1])) tk_size[n_tk++] = want[i];
+    }
     Report *rep = report_create("Sparse autoencoders recover features from superposition");
     Summary sum;
     summary_init(&sum, "sae-toy", REPRODUCES);
@@ -387,7 +411,7 @@ static int experiment(const ToyOpts *o) {
            o->features, o->dims, o->active, o->samples, o->steps, o->batch);
     printf("lambda sweep, %d latents:\n", o->dict);
     for (int i = 0; i < o->n_lambdas; i++)
-        if (train_run(o, fs, x, xe, o->dict, o->lambdas[i], 0, &runs[i])) goto fail;
+        if (train_run(o, fs, x, xe, o->dict, o->lambdas[i], 0, 0, &runs[i])) goto fail;
     int b = 0;
     for (int i = 1; i < o->n_lambdas; i++)
         if (runs[i].mmcs > runs[b].mmcs) b = i;
@@ -399,9 +423,14 @@ static int experiment(const ToyOpts *o) {
     int have_big = o->big_dict > 0;
     if (have_big) {
         printf("resampling comparison, %d latents, lambda %.4g:\n", o->big_dict, (double)best->lambda);
-        if (train_run(o, fs, x, xe, o->big_dict, best->lambda, 0, &big[0]) ||
-            train_run(o, fs, x, xe, o->big_dict, best->lambda, 1, &big[1]))
+        if (train_run(o, fs, x, xe, o->big_dict, best->lambda, 0, 0, &big[0]) ||
+            train_run(o, fs, x, xe, o->big_dict, best->lambda, 0, 1, &big[1]))
             goto fail;
+        printf("resampling comparison, TopK k %d without AuxK, by dictionary size:\n", o->topk);
+        for (int i = 0; i < n_tk; i++)
+            if (train_run(o, fs, x, xe, tk_size[i], 0, o->topk, 0, &tk[i][0]) ||
+                train_run(o, fs, x, xe, tk_size[i], 0, o->topk, 1, &tk[i][1]))
+                goto fail;
     }
 
     // ---- checks ----
@@ -442,10 +471,18 @@ static int experiment(const ToyOpts *o) {
     if (have_big) {
         snprintf(pub, sizeof pub, "resampling lowers the dead fraction (Bricken et al. 2023); without: %.4f",
                  big[0].dead);
-        char name[128];
+        char name[192];
         snprintf(name, sizeof name, "dead fraction with resampling below without, dictionary %.3gx the true features",
                  (double)o->big_dict / o->features);
         summary_check(&sum, name, big[1].dead, pub, big[1].dead < big[0].dead);
+        const Run *t0 = &tk[n_tk - 1][0], *t1 = &tk[n_tk - 1][1];
+        snprintf(pub, sizeof pub, "resampling lowers the dead fraction (Bricken et al. 2023); without: %.4f",
+                 t0->dead);
+        snprintf(name, sizeof name,
+                 "dead fraction with resampling below without, TopK k %d without AuxK, dictionary %.3gx the true "
+                 "features",
+                 o->topk, (double)t0->L / o->features);
+        summary_check(&sum, name, t1->dead, pub, t1->dead < t0->dead);
     }
 
     // ---- summary.json ----
@@ -483,17 +520,33 @@ static int experiment(const ToyOpts *o) {
         summary_json(&sum, "resampling", tmp.p);
         summary_num(&sum, "dead_frac_without_resampling", big[0].dead);
         summary_num(&sum, "dead_frac_with_resampling", big[1].dead);
+        buf_reset(&tmp);
+        buf_puts(&tmp, "[");
+        for (int i = 0; i < n_tk; i++) {
+            buf_printf(&tmp, "%s{\"latents\": %d, \"without\": ", i ? ", " : "", tk_size[i]);
+            summary_run(&tmp, &tk[i][0]);
+            buf_puts(&tmp, ", \"with\": ");
+            summary_run(&tmp, &tk[i][1]);
+            buf_puts(&tmp, "}");
+        }
+        buf_puts(&tmp, "]");
+        summary_json(&sum, "resampling_topk", tmp.p);
+        summary_int(&sum, "topk", o->topk);
     }
     double seconds = timer_now() - t_start;
     summary_num(&sum, "seconds", seconds);
 
     // ---- sweep.csv ----
     buf_reset(&tmp);
-    buf_puts(&tmp, "latents,lambda,resampling,mmcs,share_cos_ge_0.9,l0,fvu,mse,dead_frac,low_density_frac,resampled,seconds\n");
-    for (int i = 0; i < o->n_lambdas + 2 * have_big; i++) {
-        const Run *r = i < o->n_lambdas ? &runs[i] : &big[i - o->n_lambdas];
-        buf_printf(&tmp, "%d,%.9g,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%ld,%.3f\n", r->L, (double)r->lambda,
-                   r == &big[1], r->mmcs, r->share, r->l0, r->fvu, r->mse, r->dead, r->low, r->resampled, r->seconds);
+    buf_puts(&tmp, "latents,lambda,topk,resampling,mmcs,share_cos_ge_0.9,l0,fvu,mse,dead_frac,low_density_frac,"
+                   "resampled,seconds\n");
+    const int n_rows = o->n_lambdas + (have_big ? 2 + 2 * n_tk : 0);
+    for (int i = 0; i < n_rows; i++) {
+        const int j = i - o->n_lambdas - 2;  // index into the TopK runs
+        const Run *r = i < o->n_lambdas ? &runs[i] : j < 0 ? &big[i - o->n_lambdas] : &tk[j / 2][j % 2];
+        const int resampled = r == &big[1] || (j >= 0 && j % 2 == 1);
+        buf_printf(&tmp, "%d,%.9g,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%ld,%.3f\n", r->L, (double)r->lambda, r->k,
+                   resampled, r->mmcs, r->share, r->l0, r->fvu, r->mse, r->dead, r->low, r->resampled, r->seconds);
     }
     snprintf(path, sizeof path, "%s/sweep.csv", o->out);
     if (tmp.oom || fileio_write_all(path, tmp.p, tmp.len)) goto fail;
@@ -606,6 +659,55 @@ static int experiment(const ToyOpts *o) {
                           o->resample_every, o->dead_window, o->eval, big[0].dead, big[1].dead,
                           big[1].resampled, big[0].low, big[1].low);
         if (fig_dead(rep, o->out, &big[0], &big[1])) goto fail;
+
+        report_heading(rep, 3, "Resampling against dictionary size");
+        report_paragraphf(rep,
+                          "TopK SAEs keeping k = %d latents per sample, with no AuxK loss, so a latent that "
+                          "stops reaching the top k gets no gradient and only resampling can bring it back. "
+                          "Same resampling schedule and dead window as above; dictionaries of 1x, 2x and "
+                          "%.3gx the %d true features. A resampled latent stays alive only if it finds "
+                          "something the other latents do not already represent: with more latents than "
+                          "true features, some must end up duplicated or unused.",
+                          o->topk, (double)o->big_dict / o->features, o->features);
+        const char *th[10] = {"latents", "x truth", "resampling", "MMCS", "cos>=0.9", "L0", "FVU", "dead",
+                              "density<1e-4", "resampled"};
+        report_table_begin(rep, 10, th);
+        float xs[3], dead0[3], dead1[3];
+        for (int i = 0; i < n_tk; i++) {
+            xs[i] = (float)tk_size[i];
+            dead0[i] = (float)tk[i][0].dead;
+            dead1[i] = (float)tk[i][1].dead;
+            for (int w = 0; w < 2; w++) {
+                const Run *r = &tk[i][w];
+                char c[10][32];
+                snprintf(c[0], 32, "%d", r->L);
+                report_num(c[1], 32, (double)r->L / o->features, 3);
+                snprintf(c[2], 32, "%s", w ? "yes" : "no");
+                report_num(c[3], 32, r->mmcs, 4);
+                report_num(c[4], 32, r->share, 3);
+                report_num(c[5], 32, r->l0, 4);
+                report_num(c[6], 32, r->fvu, 4);
+                report_num(c[7], 32, r->dead, 3);
+                report_num(c[8], 32, r->low, 3);
+                snprintf(c[9], 32, "%ld", r->resampled);
+                report_table_row(rep, (const char *[]){c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]});
+            }
+        }
+        report_table_end(rep);
+        PlotSeries s_d[2] = {{.x = xs, .y = dead0, .n = n_tk, .label = "no resampling", .markers = 1},
+                             {.x = xs, .y = dead1, .n = n_tk, .label = "resampling", .markers = 1, .dashed = 1}};
+        PlotRefLine r_d = {.vertical = 1, .at = o->features, .label = "true features"};
+        char title[128];
+        snprintf(title, sizeof title, "Dead latents against dictionary size (TopK k %d, no AuxK)", o->topk);
+        PlotOpts po = {.title = title, .xlabel = "latents", .ylabel = "fraction dead (held-out)", .log_x = 1,
+                       .refs = &r_d, .n_refs = 1};
+        Buf svg = {0};
+        int frc = plot_line(&svg, &po, s_d, 2) ||
+                  save_fig(rep, o->out, "dead_vs_dict.svg", &svg,
+                           "Share of latents that never fired on the held-out set at the end of training, "
+                           "with and without resampling; the vertical line is the number of true features.");
+        buf_free(&svg);
+        if (frc) goto fail;
     }
     if (fig_density(rep, o->out, hist_runs, labels, have_big ? 3 : 1)) goto fail;
 
@@ -628,6 +730,10 @@ done:
     for (int i = 0; i < MAX_LAMBDAS; i++) run_free(&runs[i]);
     run_free(&big[0]);
     run_free(&big[1]);
+    for (int i = 0; i < 3; i++) {
+        run_free(&tk[i][0]);
+        run_free(&tk[i][1]);
+    }
     buf_free(&tmp);
     summary_free(&sum);
     report_free(rep);
@@ -642,7 +748,7 @@ int run_sae_toy(int argc, char **argv) {
                  .samples = 65536, .eval = 65536, .active = 5, .lr = 3e-3, .seed = 1, .out = "runs/sae-toy"};
     parse_lambdas("0.01,0.0316,0.1,0.316,1,3.16", &o);
     enum { O_OUT = 1, O_SEED, O_STEPS, O_BATCH, O_LR, O_LAMBDAS, O_FEATURES, O_DIMS, O_ACTIVE, O_DICT, O_BIG,
-           O_SAMPLES, O_EVAL, O_THREADS, O_RESAMPLE, O_WINDOW };
+           O_SAMPLES, O_EVAL, O_THREADS, O_RESAMPLE, O_WINDOW, O_TOPK };
     static const struct option opts[] = {
         {"out", required_argument, 0, O_OUT},         {"seed", required_argument, 0, O_SEED},
         {"steps", required_argument, 0, O_STEPS},     {"batch", required_argument, 0, O_BATCH},
@@ -652,6 +758,7 @@ int run_sae_toy(int argc, char **argv) {
         {"big-dict", required_argument, 0, O_BIG},    {"samples", required_argument, 0, O_SAMPLES},
         {"eval", required_argument, 0, O_EVAL},       {"threads", required_argument, 0, O_THREADS},
         {"resample-every", required_argument, 0, O_RESAMPLE}, {"dead-window", required_argument, 0, O_WINDOW},
+        {"topk", required_argument, 0, O_TOPK},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
     long v;
     double d;
@@ -723,6 +830,10 @@ int run_sae_toy(int argc, char **argv) {
             if (cli_int(VERB, "--dead-window", optarg, 1, 0x7fffffffL, &v)) return EXIT_USAGE;
             o.dead_window = v;
             break;
+        case O_TOPK:
+            if (cli_int(VERB, "--topk", optarg, 1, 1 << 20, &v)) return EXIT_USAGE;
+            o.topk = (int)v;
+            break;
         case ':': return cli_usage(VERB, "%s needs a value", argv[optind - 1]);
         default: return cli_usage(VERB, "unknown option '%s'", argv[optind - 1]);
         }
@@ -731,6 +842,7 @@ int run_sae_toy(int argc, char **argv) {
     if (!(o.active > 0 && o.active <= o.features))
         return cli_usage(VERB, "--active: %g must be in (0, features = %d]", o.active, o.features);
     if (o.dict == 0) o.dict = 2 * o.features;
+    if (o.topk == 0) o.topk = o.active < 1 ? 1 : (int)lround(o.active);
     if (o.big_dict < 0) o.big_dict = 8 * o.features;
     if (o.resample_every == 0) o.resample_every = o.steps / 8 > 0 ? o.steps / 8 : 1;
     if (o.dead_window == 0) o.dead_window = (o.resample_every / 2 > 0 ? o.resample_every / 2 : 1) * (long)o.batch;

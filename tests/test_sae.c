@@ -921,8 +921,8 @@ Test(sae, toy_command_tiny_run_writes_its_files, .init = setup, .fini = teardown
     char dir[128];
     snprintf(dir, sizeof dir, "%s/run", tmp);
     const char *files[] = {"report.html", "mmcs.svg", "l0.svg", "fvu.svg", "density.svg", "cos_heatmap.svg",
-                           "dead_over_training.svg", "sweep.csv"};
-    for (int i = 0; i < 8; i++) {
+                           "dead_over_training.svg", "dead_vs_dict.svg", "sweep.csv"};
+    for (int i = 0; i < 9; i++) {
         char *t = read_in(dir, files[i]);
         cr_assert(t && strlen(t) > 20, "%s missing or empty", files[i]);
         free(t);
@@ -930,7 +930,7 @@ Test(sae, toy_command_tiny_run_writes_its_files, .init = setup, .fini = teardown
     char *csv = read_in(dir, "sweep.csv");
     int lines = 0;
     for (char *p = csv; *p; p++) lines += *p == '\n';
-    cr_assert_eq(lines, 5, "sweep.csv: %d lines (header, 2 lambdas, 2 resampling runs)", lines);
+    cr_assert_eq(lines, 9, "sweep.csv: %d lines (header, 2 lambdas, 2 ReLU and 4 TopK resampling runs)", lines);
     free(csv);
     char path[256];
     snprintf(path, sizeof path, "%s/summary.json", dir);
@@ -943,6 +943,8 @@ Test(sae, toy_command_tiny_run_writes_its_files, .init = setup, .fini = teardown
     cr_assert(!json_get_double(json_at(sw, 0), "lambda", &l0) && !json_get_double(json_at(sw, 1), "lambda", &l1));
     cr_assert(l0 < l1, "sweep not sorted by lambda");
     cr_assert_not_null(json_get(json_get(res, "resampling"), "with"));
+    // TopK comparison at 1x and 2x the 8 true features (--big-dict 16 is 2x, so two sizes)
+    cr_assert_eq(json_len(json_get(res, "resampling_topk")), 2u);
     cr_assert(json_len(json_get(doc.root, "checks")) >= 6);
     double missed;
     cr_assert_eq(json_get_double(doc.root, "checks_missed", &missed), 0);
