@@ -5,13 +5,22 @@
 //
 //   feature 2 not represented   ‖W_2‖ <= 0.5                  (r small: feature 1 wins)
 //   dedicated dimension          ‖W_2‖ > 0.5 and ‖W_1‖ <= 0.5  (feature 2 has the dimension)
-//   superposition                ‖W_1‖ > 0.5 and ‖W_2‖ > 0.5  (both share it; the ReLU and a
-//                                                              negative bias filter the
-//                                                              interference of an antipodal pair)
+//   superposition                ‖W_1‖, ‖W_2‖ > 0.5 and ‖W‖_F² > 1.5
+//                                (two features in one dimension: the antipodal pair W_1 ≈ −W_2,
+//                                whose interference the ReLU and a negative bias filter out)
+//   one mixed direction          ‖W_1‖, ‖W_2‖ > 0.5 and ‖W‖_F² <= 1.5
+//                                (a single unit direction that reads both features at once)
 //
-// with 0.5 the represented threshold of interp/superposition.h. Published: no superposition
-// when the features are dense (p = 1), superposition everywhere at p = 0.01, and the
-// superposition region widening as p falls.
+// with 0.5 the represented threshold of interp/superposition.h. Superposition means more
+// features than dimensions, and ‖W‖_F² counts the features represented (the paper's measure; 2
+// for an antipodal pair). The fourth class exists because of the dense cell at r = 1: there the
+// two features are interchangeable, every unit W = (cos θ, sin θ) reconstructs equally well
+// (the linear optimum is degenerate), and training lands anywhere on that circle — e.g.
+// (0.79, −0.62), ‖W‖_F² = 1.00. A first version called every cell with both norms above 0.5
+// superposition and so counted that cell as one; it is one direction shared, not two features
+// in one dimension. 1.5 is the midpoint between the two cases (1 and 2), not fitted to the runs.
+// Published: no superposition when the features are dense (p = 1), superposition everywhere at
+// p = 0.01, and the superposition region widening as p falls.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,14 +31,17 @@
 #include "superposition_internal.h"
 
 enum { ND = 7, NR = 9, NS = ND * NR };  // densities 1 .. 0.01, 3 per decade; r 0.1 .. 10, 4 per decade
-enum { PH_NONE = 0, PH_DEDICATED = 1, PH_SUPER = 2 };
-static const char *const PHASE_NAMES[3] = {"feature 2 not represented", "dedicated dimension",
-                                           "superposition"};
+enum { PH_NONE = 0, PH_DEDICATED = 1, PH_SUPER = 2, PH_MIXED = 3, N_PHASES = 4 };
+static const char *const PHASE_NAMES[N_PHASES] = {"feature 2 not represented", "dedicated dimension",
+                                                  "superposition", "one mixed direction"};
+// ‖W‖_F² above which the one dimension holds more than one feature (between 1 and 2).
+#define SUPER_FROB2 1.5
 
 static int classify(const float *W) {  // W [2, 1]
     double w1 = fabs(W[0]), w2 = fabs(W[1]);
     if (w2 <= SUPERPOS_REPRESENTED) return PH_NONE;
-    return w1 <= SUPERPOS_REPRESENTED ? PH_DEDICATED : PH_SUPER;
+    if (w1 <= SUPERPOS_REPRESENTED) return PH_DEDICATED;
+    return w1 * w1 + w2 * w2 > SUPER_FROB2 ? PH_SUPER : PH_MIXED;
 }
 
 int sup_phase(SupCtx *c) {
@@ -57,11 +69,13 @@ int sup_phase(SupCtx *c) {
         "importance r from 0.1 to 10; both are present with probability (density) 1 − S from 1 "
         "to 0.01; %d × %d cells × %d instances, %ld steps (phase/). A cell is classified by its "
         "best instance: feature 2 not represented when ‖W_2‖ ≤ 0.5; a dedicated dimension when "
-        "‖W_2‖ > 0.5 and ‖W_1‖ ≤ 0.5; superposition when both ‖W_1‖ and ‖W_2‖ exceed 0.5 (they "
-        "share the one dimension). The column r = 1 lies on the dense phase boundary: there the "
-        "two features are interchangeable, and at density 1 splitting the dimension between them "
-        "costs (almost) nothing, so which replica wins that cell — and its class — is decided by "
-        "differences in held-out loss of a few 1e-4.",
+        "‖W_2‖ > 0.5 and ‖W_1‖ ≤ 0.5; superposition when both exceed 0.5 and ‖W‖_F² > 1.5, i.e. "
+        "the one dimension holds two features (an antipodal pair, ‖W‖_F² ≈ 2); one mixed "
+        "direction when both exceed 0.5 but ‖W‖_F² ≤ 1.5 (a single unit direction reading both "
+        "features). The column r = 1 lies on the dense phase boundary: there the two features "
+        "are interchangeable, every unit W = (cos θ, sin θ) reconstructs dense features equally "
+        "well, and which one a run ends at is decided by differences in held-out loss of a few "
+        "1e-4.",
         ND, NR, c->replicas, t->spec.train.steps);
     int nsup[ND];
     for (int d = 0; d < ND; d++) {
@@ -87,7 +101,8 @@ int sup_phase(SupCtx *c) {
     sup_flush_checks(c);
 
     // The grid as a table: rows r from 10 (top) to 0.1, columns density 1 → 0.01.
-    report_heading(c->rep, 3, "Phases (N: feature 2 not represented, D: dedicated, S: superposition)");
+    report_heading(c->rep, 3, "Phases (N: feature 2 not represented, D: dedicated, S: superposition, "
+                              "M: one mixed direction)");
     const char *head[ND + 1];
     char hb[ND + 1][32];
     snprintf(hb[0], 32, "r \\ 1 − S");
@@ -100,7 +115,7 @@ int sup_phase(SupCtx *c) {
         snprintf(cb[0], 32, "%.3g", rel[j]);
         for (int d = 0; d < ND; d++) {
             const float *W = toytrain_W(t, t->best[d * NR + j]);
-            snprintf(cb[d + 1], 32, "%c  (%.2f, %.2f)", "NDS"[phase[d * NR + j]], W[0], W[1]);
+            snprintf(cb[d + 1], 32, "%c  (%.2f, %.2f)", "NDSM"[phase[d * NR + j]], W[0], W[1]);
         }
         for (int d = 0; d <= ND; d++) row[d] = cb[d];
         report_table_row(c->rep, row);
@@ -114,7 +129,7 @@ int sup_phase(SupCtx *c) {
                   .ylabel = "relative importance of feature 2", .log_x = 1, .log_y = 1,
                   .legend = PLOT_LEGEND_OUTSIDE, .width = 760, .height = 440};
     PlotScatter sc = {.x = x, .y = y, .n = NS, .category = phase,
-                      .category_names = PHASE_NAMES, .n_categories = 3, .radius = 9};
+                      .category_names = PHASE_NAMES, .n_categories = N_PHASES, .radius = 9};
     Buf svg = {0};
     int rc = plot_scatter(&svg, &o, &sc) ||
                      sup_figure(c, "phase/phase_diagram.svg", &svg,

@@ -48,7 +48,10 @@ Test(superposition, phase_diagram_corners) {
     for (int s = 0; s < 5; s++) {
         const float *W = toytrain_W(t, t->best[s]);
         double w1 = fabs(W[0]), w2 = fabs(W[1]);
-        char got = w2 <= SUPERPOS_REPRESENTED ? 'N' : w1 <= SUPERPOS_REPRESENTED ? 'D' : 'S';
+        char got = w2 <= SUPERPOS_REPRESENTED   ? 'N'
+                   : w1 <= SUPERPOS_REPRESENTED ? 'D'
+                   : w1 * w1 + w2 * w2 > 1.5    ? 'S'   // two features in one dimension
+                                                : 'M';  // one mixed direction
         cr_assert_eq(got, want[s], "density %g, r %g: phase %c, want %c (W = %g, %g)", prob[s],
                      rel[s], got, want[s], W[0], W[1]);
         if (got == 'S')  // sharing one dimension: an antipodal pair, opposite signs
