@@ -3,7 +3,8 @@
 // features.csv and metrics.json, and prints a loss recovered <= 1 that matches the test's own
 // splice of the saved SAE on the same sequences; on activations with planted token and position
 // codes (an .npy with tokens.npy beside it) it counts the token- and position-specific features;
-// bad input (unknown hook, missing --out, hostile .npy files) exits 1 or 2 with a message.
+// a character-level checkpoint's contexts read as text; bad input (unknown hook, missing --out,
+// hostile .npy files) exits 1 or 2 with a message.
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -117,6 +118,41 @@ Test(sae_cli, trains_saves_and_reports_on_a_checkpoint, .init = setup, .fini = t
     char *js = slurp("s/metrics.json");
     cr_assert(strstr(js, "\"loss_recovered\": ") && strstr(js, "\"token_specific\": "), "%s", js);
     free(js);
+}
+
+// A character-level checkpoint (trained from a text file through the CLI): the dashboard's
+// contexts read as the text's characters, not as ids, with a space shown as ␣.
+Test(sae_cli, text_checkpoint_contexts_read_as_characters, .init = setup, .fini = teardown) {
+    char p[256];
+    snprintf(p, sizeof p, "%s/words.txt", dir);
+    static const char *words[] = {"the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran"};
+    char text[4096];
+    size_t len = 0;
+    uint64_t st = 7;
+    while (len < sizeof text - 8) {
+        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+        len += (size_t)snprintf(text + len, sizeof text - len, "%s ", words[(st >> 33) % 9]);
+    }
+    cr_assert_eq(fileio_write_all(p, text, len), 0, "%s", err_msg());
+    cr_assert_eq(cli("train transformer --data text:%s --layers 1 --d-model 16 --heads 2 --n-ctx 16 "
+                     "--steps 20 --batch 8 --eval-batches 1 --threads 1 --out %s/t",
+                     p, dir),
+                 0, "%s", slurp("err.txt"));
+    cr_assert_eq(cli("sae %s/t --hook blocks.0.hook_resid_post --n-seqs 16 --steps 40 --sae-batch 32 "
+                     "--d-sae 16 --topk 2 --features 3 --threads 1 --out %s/s",
+                     dir, dir),
+                 0, "%s", slurp("err.txt"));
+    char *html = slurp("s/report.html");
+    // the first context: after the opening bracket, one character of the text or ␣, then ⟧
+    const char *c = strstr(html, "\xe2\x9f\xa6");  // ⟦
+    c = c ? strstr(c + 3, "\xe2\x9f\xa6") : NULL;  // skip the legend's "⟦ ⟧"
+    cr_assert_not_null(c, "no context in report.html");
+    c += 3;
+    int one_char = (strchr("thecasonmdgr", *c) && *c && !strncmp(c + 1, "\xe2\x9f\xa7", 3)) ||
+                   !strncmp(c, "\xe2\x90\xa3\xe2\x9f\xa7", 6);  // ␣⟧
+    cr_assert(one_char, "context is not one character of the text: %.40s", c);
+    cr_assert(strstr(html, "\xe2\x90\xa3"), "no ␣ for a space in any context");
+    free(html);
 }
 
 // Rows coded one-hot by their token (dims 0..7) and by their position (dims 8..15): a TopK-2
