@@ -15,8 +15,9 @@
 //           everywhere at density 0.01, the superposition region widening as density falls.
 //   dims    feature dimensionality, equal importance: dimensions per feature D* = m/‖W‖_F²
 //           falls monotonically with sparsity with a plateau ("sticky point") at 1/2; D_f
-//           clusters at 1, 3/4, 2/3, 1/2, 2/5, 1/3. The paper's model is n = 200, m = 20
-//           (--full); the default is n = 50, m = 5 to stay within minutes.
+//           clusters at 1, 3/4, 2/3, 1/2, 2/5, 1/3; 20 sparsities, 1/(1 - S) from 1 to 20 (the
+//           paper notebook's grid). The paper's model is n = 200, m = 20 (--full); the default is
+//           n = 50, m = 5 to stay within minutes.
 //
 // The recipe is the paper's: AdamW (weight decay 0.01), constant lr 1e-3, batch 1024, 10 000
 // steps, Xavier-normal init. Exceptions, each because a check needs it: the n = 5 sweep trains
@@ -349,6 +350,7 @@ typedef struct {
     float prob[SWEEP_MAX];
     int n_prob;
     int relu, linear;  // which models to train
+    int n_corr, n_anti;  // correlated / anti-correlated feature pairs (datasets/sparse.h)
 } SweepOpts;
 
 // The paper's n = 5, m = 2 checks apply only to its setting.
@@ -358,7 +360,50 @@ static int sweep_is_published(const SweepOpts *o, int *dense, int *sparse) {
         if (o->prob[s] == 1.0f) *dense = s;
         if (fabsf(o->prob[s] - 0.05f) < 1e-6f) *sparse = s;
     }
-    return o->n == 5 && o->m == 2 && fabsf(o->decay - 0.9f) < 1e-6f;
+    return o->n == 5 && o->m == 2 && fabsf(o->decay - 0.9f) < 1e-6f && !o->n_corr && !o->n_anti;
+}
+
+// The paper's correlated-features section: how each correlated / anti-correlated pair sits in
+// the best instance of every sparsity — both norms and the cosine between the two directions
+// (orthogonal ≈ 0, antipodal ≈ −1, merged ≈ +1). Measured and shown, not checked: the paper's
+// claims here are qualitative (correlated features prefer orthogonal directions or merge when
+// there is no room; anti-correlated features prefer to be antipodal).
+static void pair_table(SupCtx *c, const ToyTrainer *t, const SweepOpts *o, const SetStat *st, Buf *js) {
+    const int n = o->n, m = o->m;
+    report_heading(c->rep, 3, "Correlated and anti-correlated pairs");
+    report_paragraphf(c->rep,
+                      "Features 0–%d form %d correlated pair%s (both present or both absent), "
+                      "features %d–%d form %d anti-correlated pair%s (never both present); the "
+                      "rest are independent. cos: the cosine between the pair's two directions "
+                      "W_a, W_b (0 orthogonal, −1 antipodal, +1 one shared direction).",
+                      2 * o->n_corr - 1, o->n_corr, o->n_corr == 1 ? "" : "s", 2 * o->n_corr,
+                      2 * (o->n_corr + o->n_anti) - 1, o->n_anti, o->n_anti == 1 ? "" : "s");
+    report_table_begin(c->rep, 6, (const char *[]){"1 − S", "pair", "kind", "‖W_a‖", "‖W_b‖", "cos"});
+    buf_puts(js, "[");
+    for (int s = 0; s < o->n_prob; s++) {
+        const float *W = toytrain_W(t, st[s].inst);
+        for (int q = 0; q < o->n_corr + o->n_anti; q++) {
+            const float *a = W + (size_t)(2 * q) * m, *b = a + m;
+            double aa = 0, bb = 0, ab = 0;
+            for (int k = 0; k < m; k++) aa += (double)a[k] * a[k], bb += (double)b[k] * b[k], ab += (double)a[k] * b[k];
+            const double cs = aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : 0.0;
+            const char *kind = q < o->n_corr ? "correlated" : "anti-correlated";
+            char cb[6][32];
+            snprintf(cb[0], 32, "%.3g", o->prob[s]);
+            snprintf(cb[1], 32, "%d, %d", 2 * q, 2 * q + 1);
+            snprintf(cb[2], 32, "%s", kind);
+            snprintf(cb[3], 32, "%.3f", sqrt(aa));
+            snprintf(cb[4], 32, "%.3f", sqrt(bb));
+            snprintf(cb[5], 32, "%.3f", cs);
+            report_table_row(c->rep, (const char *[]){cb[0], cb[1], cb[2], cb[3], cb[4], cb[5]});
+            buf_printf(js, "%s{\"feature_probability\": %.9g, \"features\": [%d, %d], \"kind\": \"%s\", "
+                           "\"norm_a\": %.6g, \"norm_b\": %.6g, \"cos\": %.6g}",
+                       js->len > 1 ? ", " : "", o->prob[s], 2 * q, 2 * q + 1, kind, sqrt(aa), sqrt(bb), cs);
+        }
+    }
+    buf_puts(js, "]");
+    report_table_end(c->rep);
+    (void)n;
 }
 
 static int sweep_model(SupCtx *c, const SweepOpts *o, int relu) {
@@ -373,6 +418,8 @@ static int sweep_model(SupCtx *c, const SweepOpts *o, int relu) {
     float decay[SWEEP_MAX];
     for (int s = 0; s < o->n_prob; s++) decay[s] = o->decay;
     sp.decay = decay;
+    sp.n_correlated = o->n_corr;
+    sp.n_anticorrelated = o->n_anti;
     ToyTrainer *t = sup_train(c, part, &sp, 12000);
     if (!t) return -1;
     const int S = o->n_prob, n = o->n, m = o->m;
@@ -434,8 +481,16 @@ static int sweep_model(SupCtx *c, const SweepOpts *o, int relu) {
         }
         sup_flush_checks(c);
     } else {
-        report_paragraph(c->rep, "This is not the paper's n = 5, m = 2, 0.9^f setting, so its "
-                                 "checks are not made.");
+        report_paragraph(c->rep, "This is not the paper's n = 5, m = 2, 0.9^f setting with "
+                                 "independent features, so its checks are not made.");
+    }
+    if (o->n_corr || o->n_anti) {
+        Buf pj = {0};
+        pair_table(c, t, o, st, &pj);
+        char key[64];
+        snprintf(key, sizeof key, "%s-pairs", part);
+        summary_json(&c->sum, key, pj.oom ? "null" : pj.p);
+        buf_free(&pj);
     }
     report_heading(c->rep, 3, "Per sparsity");
     settings_table(c->rep, t, st);
@@ -534,11 +589,14 @@ static int part_n20(SupCtx *c) {
 // ---- part 4: feature dimensionality --------------------------------------------------------
 
 static int part_dims(SupCtx *c, int full, int replicas) {
-    const int n = full ? 200 : 50, m = full ? 20 : 5, S = full ? 20 : 12;
+    const int n = full ? 200 : 50, m = full ? 20 : 5, S = 20;
     float prob[20];
-    // 1/(1 − S) from 1 to 1000, log-uniform: far enough to pass the 1/2 plateau and the
-    // smaller fractions.
-    sparse_prob_sweep(prob, S, 1000.0f);
+    // 1/(1 − S) from 1 to 20, log-uniform, 20 instances: the grid of the paper's notebook
+    // (feature_probability = 20^-linspace(0, 1, 20), as in ARENA's reproduction). It passes 1/2
+    // and the smaller fractions (at n = 200, m = 20: D* 0.135 at 1/(1 − S) = 20), and its steps
+    // (× 1.17) resolve the 1/2 plateau, which spans 1/(1 − S) ≈ 2.2–3.5 there. A first version
+    // spread 20 points over 1 to 1000 (× 1.44 per step): only one of them landed on the plateau.
+    sparse_prob_sweep(prob, S, 20.0f);
     ToyTrainSpec sp = toytrain_defaults(0, NULL);
     sp.n_features = n;
     sp.n_hidden = m;
@@ -554,8 +612,8 @@ static int part_dims(SupCtx *c, int full, int replicas) {
     report_heading(c->rep, 2, fmt(buf, sizeof buf, "Feature dimensionality: n = %d, m = %d, "
                                   "equal importance", n, m));
     report_paragraphf(c->rep,
-                      "%d sparsities with 1/(1 − S) from 1 to 1000, %d instance%s each, %ld "
-                      "steps (dims/). %s",
+                      "%d sparsities with 1/(1 − S) from 1 to 20 (the paper's notebook), %d "
+                      "instance%s each, %ld steps (dims/). %s",
                       S, replicas, replicas == 1 ? "" : "s", t->spec.train.steps,
                       full ? "The paper's size."
                            : "The paper's model is n = 200, m = 20 (run with --full); this is "
@@ -642,7 +700,7 @@ static void usage(FILE *f) {
         "          and linear (defaults: the paper's n = 5, m = 2, 0.9^f, 12000 steps)\n"
         "  n20     n = 20, m = 5, 0.7^f, S in {0, .7, .9, .97, .99, .997, .999}\n"
         "  phase   the n = 2, m = 1 phase diagram (relative importance x feature density)\n"
-        "  dims    feature dimensionality, equal importance, 1/(1-S) from 1 to 1000:\n"
+        "  dims    feature dimensionality, equal importance, 1/(1-S) from 1 to 20:\n"
         "          n = 50, m = 5, 1 instance per sparsity (--full: the paper's n = 200, m = 20)\n\n"
         "Sweep options:\n"
         "  --n N             features                                         [5]\n"
@@ -652,6 +710,10 @@ static void usage(FILE *f) {
         "                    [20^-linspace(0,1,10): 1 ... 0.05, the paper's]\n"
         "  --sparsity LIST   the same given as S values\n"
         "  --model M         relu, linear or both                             [both]\n"
+        "  --correlated C    the first 2C features form C correlated pairs (both present or\n"
+        "                    both absent; the paper's correlated-features section)    [0]\n"
+        "  --anticorrelated A the next 2A features form A anti-correlated pairs (never both\n"
+        "                    present; needs every 1-S <= 0.5)                        [0]\n"
         "All parts:\n"
         "  --steps N         training steps of every part [10000; sweep 12000]\n"
         "  --replicas R      instances per setting; the lowest held-out loss is analysed [3]\n"
@@ -666,7 +728,7 @@ static void usage(FILE *f) {
 }
 
 enum { O_N = 256, O_M, O_DECAY, O_DENSITY, O_SPARSITY, O_MODEL, O_STEPS, O_REPL, O_DREPL,
-       O_FULL, O_SEED, O_OUT, O_THREADS, O_PARTS };
+       O_FULL, O_SEED, O_OUT, O_THREADS, O_PARTS, O_CORR, O_ANTI };
 enum { P_SWEEP = 1, P_N20 = 2, P_PHASE = 4, P_DIMS = 8 };
 
 static int parse_list(const char *V, const char *flag, const char *s, int as_sparsity,
@@ -696,7 +758,8 @@ int run_superposition(int argc, char **argv) {
         {"density", 1, 0, O_DENSITY}, {"sparsity", 1, 0, O_SPARSITY}, {"model", 1, 0, O_MODEL},
         {"steps", 1, 0, O_STEPS},   {"replicas", 1, 0, O_REPL},   {"dims-replicas", 1, 0, O_DREPL},
         {"full", 0, 0, O_FULL},     {"seed", 1, 0, O_SEED},       {"out", 1, 0, O_OUT},
-        {"threads", 1, 0, O_THREADS}, {"parts", 1, 0, O_PARTS},   {"help", 0, 0, 'h'},
+        {"threads", 1, 0, O_THREADS}, {"parts", 1, 0, O_PARTS},   {"correlated", 1, 0, O_CORR},
+        {"anticorrelated", 1, 0, O_ANTI}, {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     const char *V = "run superposition";
     SweepOpts so = {.n = 5, .m = 2, .decay = 0.9f, .n_prob = 10, .relu = 1, .linear = 1};
@@ -747,6 +810,11 @@ int run_superposition(int argc, char **argv) {
             if (cli_int(V, "--seed", optarg, 0, 1L << 62, &v)) return EXIT_USAGE;
             seed = (unsigned long long)v;
             break;
+        case O_CORR: case O_ANTI:
+            if (cli_int(V, cli_optname(opts, ch), optarg, 0, 2048, &v)) return EXIT_USAGE;
+            if (ch == O_CORR) so.n_corr = (int)v;
+            else so.n_anti = (int)v;
+            break;
         case '?': return cli_usage(V, "unknown or incomplete option");
         default:
             if (cli_int(V, cli_optname(opts, ch), optarg, 1, 1L << 30, &v)) return EXIT_USAGE;
@@ -760,6 +828,9 @@ int run_superposition(int argc, char **argv) {
     }
     if (optind < argc) return cli_usage(V, "unexpected argument '%s'", argv[optind]);
     if (so.n > 4096 || so.m > 4096) return cli_usage(V, "--n and --m must be <= 4096");
+    if (2 * (so.n_corr + so.n_anti) > so.n)
+        return cli_usage(V, "--correlated %d and --anticorrelated %d pairs need %d features; --n is %d",
+                         so.n_corr, so.n_anti, 2 * (so.n_corr + so.n_anti), so.n);
     if (replicas > 64 || dreplicas > 64) return cli_usage(V, "at most 64 replicas per setting");
     if (dreplicas < 0) dreplicas = full ? 3 : 1;
     if (threads > 0 && pool_set_threads((int)threads)) return cli_fail_err();

@@ -132,6 +132,49 @@ Test(superposition, command_writes_the_run_folder) {
     rm_tree(d);
 }
 
+// --correlated / --anticorrelated: the sweep trains on paired features and reports each pair's
+// norms and cosine per sparsity (report table and summary.json "<part>-pairs"); pairs the
+// features cannot hold are a usage error, anti-correlated pairs at density 1 a data error.
+Test(superposition, correlated_pairs_are_reported) {
+    char d[64], args[512], path[256];
+    make_tmpdir(d, sizeof d);
+    snprintf(args, sizeof args,
+             "run superposition --parts sweep --model relu --n 4 --m 2 --decay 1 --correlated 1 "
+             "--anticorrelated 1 --density 0.1,0.05,0.02 --steps 20 --replicas 2 --out %s/run", d);
+    int rc = run_cli(args, d);
+    snprintf(path, sizeof path, "%s/err.txt", d);
+    char *err = read_text(path);
+    cr_assert_eq(rc, 0, "exit %d: %s", rc, err ? err : "");
+    free(err);
+    JsonDoc doc = {0};
+    snprintf(path, sizeof path, "%s/run/summary.json", d);
+    cr_assert_eq(json_parse_file(&doc, path, 1 << 24), 0, "%s", err_msg());
+    const JsonValue *pairs = json_get(json_get(doc.root, "results"), "sweep-relu-pairs");
+    cr_assert_eq(json_len(pairs), 6u, "2 pairs x 3 sparsities, got %zu", json_len(pairs));
+    for (size_t i = 0; i < 6; i++) {
+        const JsonValue *q = json_at(pairs, i);
+        double cs, na;
+        cr_assert(!json_get_double(q, "cos", &cs) && !json_get_double(q, "norm_a", &na));
+        cr_assert(cs >= -1.000001 && cs <= 1.000001 && na >= 0, "cos %g, norm %g", cs, na);
+        cr_assert_str_eq(json_str(json_get(q, "kind")), i % 2 ? "anti-correlated" : "correlated");
+    }
+    cr_assert_eq(json_len(json_get(doc.root, "checks")), 0u, "not the paper's n = 5 setting: no checks");
+    json_free(&doc);
+    snprintf(path, sizeof path, "%s/run/report.html", d);
+    char *html = read_text(path);
+    cr_assert(html && strstr(html, "Correlated and anti-correlated pairs"), "report lacks the pair table");
+    free(html);
+    snprintf(args, sizeof args, "run superposition --parts sweep --n 4 --correlated 2 --anticorrelated 1 --out %s/x", d);
+    cr_assert_eq(run_cli(args, d), 2, "6 paired features in n = 4");
+    snprintf(args, sizeof args, "run superposition --parts sweep --n 4 --anticorrelated 1 --steps 2 --out %s/x", d);
+    cr_assert_eq(run_cli(args, d), 1, "anti-correlated pairs at density 1");
+    snprintf(path, sizeof path, "%s/err.txt", d);
+    err = read_text(path);
+    cr_assert(err && strstr(err, "anti-correlated pairs need feature probability <= 0.5"), "%s", err);
+    free(err);
+    rm_tree(d);
+}
+
 Test(superposition, usage_errors_exit_2) {
     char d[64];
     make_tmpdir(d, sizeof d);
