@@ -31,10 +31,20 @@
 typedef void (*gemm_kernel_fn)(int kc, const float *a, const float *b, float *c, size_t ldc,
                                bool load_c);
 
+// Widest C (columns) the small path takes. Below that the register tile (nr = 8 or 16 columns)
+// would be mostly padding, and for short products packing costs more than the multiply.
+#define GEMM_SMALL_NMAX 8
+// The unpacked path for C[M,N] with N <= GEMM_SMALL_NMAX, operands read through strides (element
+// (i,k) of op(A) at A[i*ars + k*acs], (k,j) of op(B) at B[j*brs + k*bcs]); same chains as fn.
+typedef void (*gemm_small_fn)(int M, int N, int K, const float *A, size_t ars, size_t acs,
+                              const float *B, size_t brs, size_t bcs, float *C, size_t ldc,
+                              bool load_c);
+
 typedef struct {
     const char *name;   // "avx2+fma", "generic", ...
     int nr;             // columns of the register tile (8 or 16)
     gemm_kernel_fn fn;  // the micro-kernel
+    gemm_small_fn small;  // the same arithmetic without packing, for narrow C
     // Register-only multiply-add loop in the same vector width and target as fn (the benchmark's
     // peak figure): `iters` iterations of fma_flops_per_iter flops; returns a value that depends
     // on all of them so the loop is not optimised away.
@@ -49,5 +59,9 @@ const GemmKernel *gemm_kernel(void);
 // exists). Returns 0, or -1 (err_set) if it is not compiled in or the CPU lacks it. Not to be
 // called while a gemm() is running.
 int gemm_kernel_select(const char *name);
+
+// For tests and benchmarks: false makes gemm() pack every product, even the ones it would give
+// to the small path (to compare the two, which must agree bit for bit). Default true.
+void gemm_set_small_path(bool on);
 
 #endif

@@ -7,7 +7,7 @@
 
 #include "gemm_tile.h"
 
-const GemmKernel gemm_kernel_avx2 = {"avx2+fma", TILE_NR, tile_kernel, tile_fma_loop,
+const GemmKernel gemm_kernel_avx2 = {"avx2+fma", TILE_NR, tile_kernel, tile_small, tile_fma_loop,
                                      TILE_FMA_FLOPS_PER_ITER};
 #else
 typedef int gemm_kernel_avx2_unused;  // ISO C wants something in every translation unit

@@ -17,5 +17,5 @@
 
 #include "gemm_tile.h"
 
-const GemmKernel gemm_kernel_generic = {"generic", TILE_NR, tile_kernel, tile_fma_loop,
+const GemmKernel gemm_kernel_generic = {"generic", TILE_NR, tile_kernel, tile_small, tile_fma_loop,
                                         TILE_FMA_FLOPS_PER_ITER};

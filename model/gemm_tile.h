@@ -64,6 +64,69 @@ TILE_TARGET static void tile_kernel(int kc, const float *restrict a, const float
             memcpy(c + i * ldc + v * TILE_LANES, &acc[i][v], sizeof(vec));
 }
 
+// Small products, without packing: C[M,N] (+)= op(A)[M,K] · op(B)[K,N] for N <= GEMM_SMALL_NMAX,
+// A read in place through strides (element (i,k) of op(A) is A[i*ars + k*acs], (k,j) of op(B) is
+// B[j*brs + k*bcs]). A row of C is one zero-padded vector (two for 16-byte vectors); per k it
+// takes one multiply-add with the broadcast A(i,k) and op(B)'s row k, staged SMALL_KB rows at a
+// time into a zero-padded stack buffer (B may end right after its last element). Each lane is
+// the same chain as in tile_kernel — start from C or +0, then c += b·a for k = 0..K-1 in order,
+// carried through C between stagings, compiled under the same target and contraction rules — so
+// the result is bit for bit what the packed path gives. GEMM_MR rows at a time (the last few
+// together) keep that many independent chains in flight.
+#define SMALL_NV ((GEMM_SMALL_NMAX + TILE_LANES - 1) / TILE_LANES)
+#define SMALL_KB 256
+
+TILE_TARGET static inline __attribute__((always_inline)) void
+small_rows(const int R, int N, int kb, const float *A, size_t ars, size_t acs,
+           const vec *restrict bs, float *C, size_t ldc, bool load_c) {
+    // Lanes are set and read one by one: N is small and known only at run time, and a memcpy of
+    // N floats would be a library call per row.
+    vec c[GEMM_MR][SMALL_NV];
+    GEMM_UNROLL for (int r = 0; r < R; r++) {
+        GEMM_UNROLL for (int v = 0; v < SMALL_NV; v++) c[r][v] = (vec){0};
+        if (load_c)
+            for (int j = 0; j < N; j++) c[r][j / TILE_LANES][j % TILE_LANES] = C[(size_t)r * ldc + j];
+    }
+    for (int k = 0; k < kb; k++)
+        GEMM_UNROLL for (int r = 0; r < R; r++) {
+            const float a = A[(size_t)r * ars + (size_t)k * acs];
+            GEMM_UNROLL for (int v = 0; v < SMALL_NV; v++) c[r][v] += bs[k * SMALL_NV + v] * a;
+        }
+    GEMM_UNROLL for (int r = 0; r < R; r++)
+        for (int j = 0; j < N; j++) C[(size_t)r * ldc + j] = c[r][j / TILE_LANES][j % TILE_LANES];
+}
+
+TILE_TARGET static void tile_small(int M, int N, int K, const float *A, size_t ars, size_t acs,
+                                   const float *B, size_t brs, size_t bcs, float *C, size_t ldc,
+                                   bool load_c) {
+    vec bs[SMALL_KB * SMALL_NV];  // op(B) rows k0 .. k0+kb-1, SMALL_NV vectors each
+    for (int k0 = 0; k0 < K; k0 += SMALL_KB) {
+        const int kb = K - k0 < SMALL_KB ? K - k0 : SMALL_KB;
+        for (int k = 0; k < kb; k++) {
+            vec *bk = bs + (size_t)k * SMALL_NV;
+            GEMM_UNROLL for (int v = 0; v < SMALL_NV; v++) bk[v] = (vec){0};
+            for (int j = 0; j < N; j++)
+                bk[j / TILE_LANES][j % TILE_LANES] = B[(size_t)j * brs + (size_t)(k0 + k) * bcs];
+        }
+        const bool lc = load_c || k0 > 0;
+        const float *Ak = A + (size_t)k0 * acs;
+        int i = 0;
+        for (; i + GEMM_MR <= M; i += GEMM_MR)
+            small_rows(GEMM_MR, N, kb, Ak + (size_t)i * ars, ars, acs, bs, C + (size_t)i * ldc, ldc, lc);
+        // The last M mod GEMM_MR rows together (still one chain per row and lane).
+        const float *Ai = Ak + (size_t)i * ars;
+        float *Ci = C + (size_t)i * ldc;
+        switch (M - i) {
+        case 5: small_rows(5, N, kb, Ai, ars, acs, bs, Ci, ldc, lc); break;
+        case 4: small_rows(4, N, kb, Ai, ars, acs, bs, Ci, ldc, lc); break;
+        case 3: small_rows(3, N, kb, Ai, ars, acs, bs, Ci, ldc, lc); break;
+        case 2: small_rows(2, N, kb, Ai, ars, acs, bs, Ci, ldc, lc); break;
+        case 1: small_rows(1, N, kb, Ai, ars, acs, bs, Ci, ldc, lc); break;
+        default: break;
+        }
+    }
+}
+
 // The peak loop: as many independent chains acc = acc·m + d (one FMA each) as the kernel has
 // accumulators, registers only. m < 1 keeps the values bounded (they converge to d/(1-m)).
 #define TILE_FMA_FLOPS_PER_ITER (2 * GEMM_MR * TILE_NV * TILE_LANES)

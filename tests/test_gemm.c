@@ -1,8 +1,8 @@
 // GEMM: the fast kernel against the reference loop, for every kernel variant this CPU runs
 // ("avx2+fma" and the portable "generic" here), every transpose variant, with and without
 // accumulate, padded leading dimensions, odd shapes and shapes on either side of every block
-// edge (register tile MR × nr, MC, KC, NC); bit-identical results on 1, 2 and 3 threads; gemm
-// called from inside pool tasks.
+// edge (register tile MR × nr, MC, KC, NC); the small path (narrow C) bit-identical to the packed
+// one; bit-identical results on 1, 2 and 3 threads; gemm called from inside pool tasks.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +111,37 @@ Test(gemm, exact_on_block_edges_all_variants) {
             for (int v = 0; v < 8; v++)
                 check_case(s[i].M, s[i].N, s[i].K, v & 1, v & 2, v & 4, v % 3, true);
     }
+    reset_variant();
+}
+
+// The small path (narrow C, short products: the toy models' shapes) must give what the packed
+// path gives, bit for bit, on every variant: random operands, every transpose, accumulate, padded
+// leading dimensions, N = 1..GEMM_SMALL_NMAX, every row count left over after its 6-row step, K
+// on either side of its 256-row staging (carried through C), and shapes just past its limits
+// (N = 9; 1e7 flops).
+Test(gemm, small_path_bit_identical_to_packed_all_variants) {
+    const Shape s[] = {{1, 1, 1},    {1024, 1, 2},  {1024, 2, 1},  {2, 1, 1024},  {1024, 5, 20},
+                       {20, 5, 64},  {7, 8, 63},    {5, 2, 1024},  {3, 7, 65},    {1024, 8, 64},
+                       {9, 3, 700},  {13, 8, 300},  {4, 6, 256},   {10, 4, 257},  {11, 8, 513},
+                       {1024, 9, 5}, {1218, 8, 513}, {1219, 8, 513}};
+    for (int kv = 0; kv < NVARIANT_NAMES; kv++) {
+        if (gemm_kernel_select(variant_names[kv]) != 0) continue;
+        for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
+            for (int v = 0; v < 8; v++) {
+                const int M = s[i].M, N = s[i].N, K = s[i].K, pad = v % 3;
+                const bool ta = v & 1, tb = v & 2, acc = v & 4;
+                Operands o = make_operands(M, N, K, ta, tb, pad, false, (uint64_t)(i * 8 + v));
+                gemm_set_small_path(true);
+                gemm(ta, tb, M, N, K, o.A, o.lda, o.B, o.ldb, o.C, o.ldc, acc);
+                gemm_set_small_path(false);
+                gemm(ta, tb, M, N, K, o.A, o.lda, o.B, o.ldb, o.R, o.ldc, acc);
+                cr_assert(!memcmp(o.C, o.R, sizeof(float) * (size_t)M * o.ldc),
+                          "%s M=%d N=%d K=%d ta=%d tb=%d acc=%d pad=%d: small and packed differ",
+                          gemm_kernel()->name, M, N, K, ta, tb, acc, pad);
+                free_operands(&o);
+            }
+    }
+    gemm_set_small_path(true);
     reset_variant();
 }
 

@@ -1,5 +1,6 @@
 // The toy model's training step: forward + backward + AdamW on one fixed batch (the data
-// generator is not timed), n = 20 features, m = 5 hidden, batch 1024, 8 instances.
+// generator is not timed): n = 20 features, m = 5 hidden, batch 1024, 8 instances (the issue's
+// figure), and the superposition phase diagram's n = 2, m = 1 with 63 × 3 = 189 instances.
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -46,13 +47,15 @@ static double steps_per_s(int n, int m, int B, int I) {
 }
 
 void bench_toy(void) {
-    const int n = 20, m = 5, B = 1024, I = 8;
+    static const int cfg[2][4] = {{20, 5, 1024, 8}, {2, 1, 1024, 189}};  // n, m, batch, instances
     int all = pool_threads();
     int th[2] = {1, all};
-    for (int k = 0; k < (all > 1 ? 2 : 1); k++) {
-        pool_set_threads(th[k]);
-        printf("bench toy n=%d m=%d batch=%d instances=%d threads=%d steps_per_s=%.1f\n", n, m, B,
-               I, th[k], steps_per_s(n, m, B, I));
-    }
+    for (int c = 0; c < 2; c++)
+        for (int k = 0; k < (all > 1 ? 2 : 1); k++) {
+            const int n = cfg[c][0], m = cfg[c][1], B = cfg[c][2], I = cfg[c][3];
+            pool_set_threads(th[k]);
+            printf("bench toy n=%d m=%d batch=%d instances=%d threads=%d steps_per_s=%.1f\n", n, m,
+                   B, I, th[k], steps_per_s(n, m, B, I));
+        }
     pool_set_threads(all);
 }
