@@ -101,7 +101,7 @@ demo: $(CLI)
 	@echo
 	@echo "demo: open runs/induction/report.html in a browser (summary: runs/induction/summary.json)"
 
-# Every reproduction at its default size (about 12 minutes on two idle cores; fashion needs
+# Every reproduction at its default size (about 6½ minutes on two idle cores; fashion needs
 # Debian's dataset-fashion-mnist). A run that completes exits 0 even when a check misses, so this
 # reads each summary.json and ends with one line per experiment; it fails only if a run failed.
 EXPERIMENTS ?= induction superposition sae-toy curves fashion
