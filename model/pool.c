@@ -19,6 +19,7 @@ static struct {
     int started;   // workers alive (nthreads - 1 of them)
     int stop;
     unsigned long generation;
+    unsigned long gen_start;  // generation when the current workers were started
     pool_fn fn;
     void *ctx;
     int ntasks;
@@ -31,10 +32,9 @@ static struct {
 static _Thread_local int in_task;  // nonzero inside a task: nested pool_for runs serially
 static pthread_mutex_t job_mu = PTHREAD_MUTEX_INITIALIZER;  // one pool_for at a time
 
-static void run_tasks(int thread) {
-    int n = P.ntasks;
-    pool_fn fn = P.fn;
-    void *ctx = P.ctx;
+// Claims and runs tasks of the job (fn, ctx, n) until none are left. Workers pass the copy they
+// took under P.mu; the caller passes the job it published.
+static void run_tasks(pool_fn fn, void *ctx, int n, int thread) {
     in_task = 1;
     for (;;) {
         int t = atomic_fetch_add_explicit(&P.next, 1, memory_order_relaxed);
@@ -44,16 +44,25 @@ static void run_tasks(int thread) {
     in_task = 0;
 }
 
+// A worker starts from the generation its pool was started at (no job runs then: pool_start
+// holds job_mu), so it takes part in every later job exactly once. Starting from 0, as a first
+// version did, a worker of a restarted pool took the last job's generation for a new one: it
+// could read the job while the caller was publishing the next, run that one too and count itself
+// done twice, and pool_for then returned with another worker still inside a task (a rare crash
+// under load in the gemm thread test; tests/test_pool.c). The job is copied under the lock.
 static void *worker(void *arg) {
     int thread = (int)(size_t)arg;
-    unsigned long seen = 0;
     pthread_mutex_lock(&P.mu);
+    unsigned long seen = P.gen_start;
     for (;;) {
         while (!P.stop && P.generation == seen) pthread_cond_wait(&P.wake, &P.mu);
         if (P.stop) break;
         seen = P.generation;
+        pool_fn fn = P.fn;
+        void *ctx = P.ctx;
+        int n = P.ntasks;
         pthread_mutex_unlock(&P.mu);
-        run_tasks(thread);
+        run_tasks(fn, ctx, n, thread);
         pthread_mutex_lock(&P.mu);
         if (--P.active == 0) pthread_cond_signal(&P.done);
     }
@@ -87,6 +96,9 @@ static int pool_start(int n) {
     if (n > POOL_MAX_THREADS) n = POOL_MAX_THREADS;
     P.nthreads = n;
     P.started = 0;
+    pthread_mutex_lock(&P.mu);
+    P.gen_start = P.generation;
+    pthread_mutex_unlock(&P.mu);
     for (int i = 1; i < n; i++) {
         if (pthread_create(&P.tid[i], NULL, worker, (void *)(size_t)i) != 0) {
             P.nthreads = P.started + 1;
@@ -137,7 +149,7 @@ void pool_for(int ntasks, pool_fn fn, void *ctx) {
     pthread_cond_broadcast(&P.wake);
     pthread_mutex_unlock(&P.mu);
 
-    run_tasks(0);
+    run_tasks(fn, ctx, ntasks, 0);
 
     pthread_mutex_lock(&P.mu);
     while (P.active > 0) pthread_cond_wait(&P.done, &P.mu);
