@@ -220,19 +220,8 @@ void report_image(Report *r, const void *png, size_t len, int display_width, con
         misuse(r, "report_image: no image data");
         return;
     }
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const unsigned char *p = png;
     buf_puts(&r->body, "<figure>\n<img src=\"data:image/png;base64,");
-    char q[4];
-    for (size_t i = 0; i < len; i += 3) {
-        unsigned v = (unsigned)p[i] << 16 | (i + 1 < len ? (unsigned)p[i + 1] << 8 : 0) |
-                     (i + 2 < len ? p[i + 2] : 0);
-        q[0] = b64[v >> 18 & 63];
-        q[1] = b64[v >> 12 & 63];
-        q[2] = i + 1 < len ? b64[v >> 6 & 63] : '=';
-        q[3] = i + 2 < len ? b64[v & 63] : '=';
-        buf_append(&r->body, q, 4);
-    }
+    buf_put_base64(&r->body, png, len);
     buf_puts(&r->body, "\" alt=\"");
     buf_put_xml(&r->body, alt ? alt : caption ? caption : "");
     buf_puts(&r->body, "\"");

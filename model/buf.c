@@ -87,3 +87,18 @@ void buf_free(Buf *b) {
     b->len = b->cap = 0;
     b->oom = 0;
 }
+
+void buf_put_base64(Buf *b, const void *data, size_t n) {
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *p = data;
+    char q[4];
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) |
+                     (i + 2 < n ? p[i + 2] : 0);
+        q[0] = b64[v >> 18 & 63];
+        q[1] = b64[v >> 12 & 63];
+        q[2] = i + 1 < n ? b64[v >> 6 & 63] : '=';
+        q[3] = i + 2 < n ? b64[v & 63] : '=';
+        buf_append(b, q, 4);
+    }
+}

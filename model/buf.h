@@ -26,6 +26,9 @@ void buf_put_xml(Buf *b, const char *s);
 // Appends s as a JSON string literal, quotes included (control chars as \uXXXX).
 void buf_put_json_str(Buf *b, const char *s);
 
+// Appends the n bytes at data in base64 (RFC 4648, with '=' padding), as data: URIs want.
+void buf_put_base64(Buf *b, const void *data, size_t n);
+
 void buf_reset(Buf *b);  // len = 0, keeps memory
 void buf_free(Buf *b);   // releases memory; buf_free on a zeroed Buf is fine
 

@@ -35,4 +35,25 @@ void rm_tree(const char *dir);
 // checkpoint whose metadata the analysis verbs take their defaults from. Fails the test on error.
 void train_tiny_transformer(const char *out, long steps, float lr, unsigned long long seed);
 
+// ---- tests/png_reader.c: reading back what the writers produce --------------------------------
+
+#include <stdint.h>
+
+// Bit-at-a-time CRC-32 and the slow Adler-32, sharing nothing with the writers' tables.
+uint32_t test_slow_crc32(const uint8_t *p, size_t n);
+uint32_t test_slow_adler32(const uint8_t *p, size_t n);
+
+// A PNG made of stored deflate blocks (what interp/png.c writes), parsed from the specification;
+// fails the test on anything unexpected. pix is h·w·channels bytes, malloc'd (caller frees).
+typedef struct {
+    int w, h, channels;
+    uint8_t *pix;
+    int n_stored_blocks;
+} TestPng;
+TestPng test_png_decode(const uint8_t *f, size_t n);
+
+// Decodes base64 from s up to the first character that is not base64 (or after '=' padding)
+// into out (at most cap bytes); returns the number of bytes.
+size_t test_base64_decode(const char *s, uint8_t *out, size_t cap);
+
 #endif

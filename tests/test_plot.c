@@ -155,7 +155,8 @@ static void assert_svg(const char *svg) {
     // Inline in one HTML page with other figures: no ids to collide, nothing external to fetch.
     cr_assert_null(strstr(svg, " id="), "an id in the SVG");
     cr_assert_null(strstr(svg, "<script"));
-    cr_assert_null(strstr(svg, "href"));
+    for (const char *h = strstr(svg, "href"); h; h = strstr(h + 1, "href"))  // embedded data only
+        cr_assert(!strncmp(h, "href=\"data:image/png;base64,", 28), "a link out: %.40s", h);
 }
 
 Test(plot, xml_checker_rejects_broken_documents) {
@@ -745,6 +746,64 @@ Test(plot, big_heatmaps_thin_their_labels_and_bad_ones_are_errors) {
     PlotHeatmap zero = {.data = &one, .rows = 0, .cols = 1};
     cr_assert_eq(plot_heatmap(&b, NULL, &zero), -1);
     buf_free(&b);
+}
+
+// Above 1024 cells the cells are one embedded PNG, a pixel a cell, row 0 on top, stretched over
+// the plot area: decoded with the tests' own reader, pixels are equal exactly where the values
+// are, the largest value has the colour bar's top colour, and the cells group holds no rects.
+Test(plot, large_heatmaps_embed_their_cells_as_one_image) {
+    enum { R = 40, C = 50 };
+    float *m = malloc(sizeof(float) * R * C);
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < C; j++) m[i * C + j] = (float)((i * 7 + j) % 3);  // 0, 1, 2
+    m[0] = NAN;
+    PlotHeatmap h = {.data = m, .rows = R, .cols = C, .scale = {.vmin = 0, .vmax = 2}};
+    Buf b = {0};
+    cr_assert_eq(plot_heatmap(&b, NULL, &h), 0, "%s", err_msg());
+    assert_svg(b.p);
+    const char *cells = strstr(b.p, "<g class=\"cells\"");
+    const char *end = strstr(cells, "</g>");
+    cr_assert(cells && end);
+    cr_assert_eq(count_str(cells, "<image") - count_str(end, "<image"), 1);
+    cr_assert_eq(count_str(cells, "<rect") - count_str(end, "<rect"), 0, "cells drawn as rects too");
+    Rect a = area_of(b.p);
+    const char *img = strstr(cells, "<image");
+    double x, y, w, hh;
+    cr_assert_eq(sscanf(img, "<image x=\"%lf\" y=\"%lf\" width=\"%lf\" height=\"%lf\"", &x, &y, &w, &hh), 4);
+    cr_assert(fabs(x - a.x) < 0.01 && fabs(y - a.y) < 0.01 && fabs(w - a.w) < 0.01 && fabs(hh - a.h) < 0.01,
+              "image %g %g %g %g vs plot area %g %g %g %g", x, y, w, hh, a.x, a.y, a.w, a.h);
+    size_t cap = strlen(img);
+    uint8_t *png = malloc(cap);
+    size_t n = test_base64_decode(strstr(img, "base64,") + 7, png, cap);
+    TestPng d = test_png_decode(png, n);
+    cr_assert(d.w == C && d.h == R && d.channels == 3, "PNG %d x %d x %d", d.w, d.h, d.channels);
+    const uint8_t *nan_px = d.pix;  // cell (0, 0) is NaN: a colour of its own
+    for (int k = 1; k < R * C; k++)
+        for (int q = 1; q < R * C; q += 97) {
+            int same = !memcmp(d.pix + 3 * k, d.pix + 3 * q, 3);
+            cr_assert_eq(same, m[k] == m[q], "cells %d and %d: values %g, %g, same colour %d", k, q, m[k], m[q], same);
+        }
+    for (int k = 1; k < R * C; k++) cr_assert(memcmp(d.pix + 3 * k, nan_px, 3), "cell %d coloured like NaN", k);
+    // The colours are the rect path's: a 1 x 3 heatmap of 0, 1, 2 on the same scale, cell by cell.
+    const float three[3] = {0, 1, 2};
+    PlotHeatmap small = {.data = three, .rows = 1, .cols = 3, .scale = {.vmin = 0, .vmax = 2}};
+    Buf sb = {0};
+    cr_assert_eq(plot_heatmap(&sb, NULL, &small), 0, "%s", err_msg());
+    const char *f = strstr(sb.p, "<g class=\"cells\"");
+    for (int v = 0; v < 3; v++) {
+        f = strstr(f + 1, "fill=\"");
+        cr_assert_not_null(f);
+        int k = v == 0 ? 3 : v == 1 ? 1 : 2;  // cells (0, 3), (0, 1), (0, 2) hold 0, 1, 2
+        cr_assert_eq(m[k], (float)v);
+        char want[16];
+        snprintf(want, sizeof want, "fill=\"#%02x%02x%02x\"", d.pix[3 * k], d.pix[3 * k + 1], d.pix[3 * k + 2]);
+        cr_assert(!strncmp(f, want, strlen(want)), "value %d: rect %.16s, pixel %s", v, f, want);
+    }
+    buf_free(&sb);
+    free(d.pix);
+    free(png);
+    buf_free(&b);
+    free(m);
 }
 
 // ---- bars ----------------------------------------------------------------------------------

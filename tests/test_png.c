@@ -1,8 +1,8 @@
 // PNG writer (interp/png.c): checksums against their published check values, and every file the
-// writer produces parsed back by a minimal PNG reader written here from the specification
-// (signature, IHDR fields, every chunk's CRC recomputed bit by bit, the zlib header, stored
-// deflate blocks with LEN/NLEN, Adler-32 recomputed the slow way, filter bytes) to the exact
-// pixels. Then the colour maps, scaling, overlay and grid layout on hand-computed pixels.
+// writer produces parsed back by the tests' minimal PNG reader (tests/png_reader.c, written from
+// the specification: signature, IHDR fields, every chunk's CRC recomputed bit by bit, the zlib
+// header, stored deflate blocks with LEN/NLEN, Adler-32 recomputed the slow way, filter bytes) to
+// the exact pixels. Then the colour maps, scaling, overlay and grid layout on hand-computed pixels.
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -15,114 +15,11 @@
 
 TestSuite(png);
 
-// ---- an independent minimal reader -----------------------------------------------------------
-
-// Bit-at-a-time CRC-32 (no table), so it shares nothing with the writer's nibble table.
-static uint32_t slow_crc32(const uint8_t *p, size_t n) {
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
-    }
-    return ~c;
-}
-
-static uint32_t slow_adler32(const uint8_t *p, size_t n) {
-    uint32_t a = 1, b = 0;
-    for (size_t i = 0; i < n; i++) {
-        a = (a + p[i]) % 65521;
-        b = (b + a) % 65521;
-    }
-    return (b << 16) | a;
-}
-
-static uint32_t rd32(const uint8_t *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-typedef struct {
-    int w, h, channels;
-    uint8_t *pix;  // h·w·channels, malloc'd
-    int n_stored_blocks;
-} Decoded;
-
-// Parses a PNG made of stored deflate blocks; fails the test on anything unexpected.
-static Decoded decode(const uint8_t *f, size_t n) {
-    Decoded d = {0};
-    static const uint8_t sig[8] = {137, 80, 78, 71, 13, 10, 26, 10};
-    cr_assert(n >= 8 && memcmp(f, sig, 8) == 0, "bad PNG signature");
-    size_t pos = 8;
-    uint8_t *z = NULL;
-    size_t zn = 0;
-    int seen_ihdr = 0, seen_iend = 0;
-    while (pos < n) {
-        cr_assert(pos + 12 <= n, "truncated chunk at %zu", pos);
-        uint32_t len = rd32(f + pos);
-        cr_assert(pos + 12 + len <= n, "chunk length %u past the end", len);
-        const uint8_t *type = f + pos + 4, *data = f + pos + 8;
-        cr_assert_eq(rd32(data + len), slow_crc32(type, len + 4), "chunk %.4s: CRC mismatch",
-                     (const char *)type);
-        if (!memcmp(type, "IHDR", 4)) {
-            cr_assert(pos == 8 && len == 13, "IHDR must come first with 13 bytes");
-            d.w = (int)rd32(data);
-            d.h = (int)rd32(data + 4);
-            cr_assert_eq(data[8], 8, "bit depth");
-            cr_assert(data[9] == 0 || data[9] == 2, "colour type %d", data[9]);
-            d.channels = data[9] == 0 ? 1 : 3;
-            cr_assert(data[10] == 0 && data[11] == 0 && data[12] == 0, "method/filter/interlace");
-            seen_ihdr = 1;
-        } else if (!memcmp(type, "IDAT", 4)) {
-            z = realloc(z, zn + len + 1);
-            memcpy(z + zn, data, len);
-            zn += len;
-        } else if (!memcmp(type, "IEND", 4)) {
-            cr_assert_eq(len, 0);
-            seen_iend = 1;
-            cr_assert_eq(pos + 12, n, "bytes after IEND");
-        } else {
-            cr_assert_fail("unexpected chunk %.4s", (const char *)type);
-        }
-        pos += 12 + len;
-    }
-    cr_assert(seen_ihdr && seen_iend && zn >= 6);
-    // zlib: CMF/FLG, then stored blocks, then Adler-32 of the inflated bytes
-    cr_assert_eq(z[0] & 15, 8, "compression method deflate");
-    cr_assert_eq((z[0] * 256 + z[1]) % 31, 0, "FCHECK");
-    cr_assert_eq(z[1] & 0x20, 0, "no preset dictionary");
-    size_t row = (size_t)d.w * d.channels, raw_n = (size_t)d.h * (row + 1);
-    uint8_t *raw = malloc(raw_n + 1);
-    size_t zp = 2, rn = 0;
-    for (int final = 0; !final;) {
-        cr_assert(zp + 5 <= zn, "truncated deflate block header");
-        final = z[zp] & 1;
-        cr_assert_eq((z[zp] >> 1) & 3, 0, "only stored blocks expected");
-        unsigned len = z[zp + 1] | z[zp + 2] << 8, nlen = z[zp + 3] | z[zp + 4] << 8;
-        cr_assert_eq(len, (~nlen) & 0xffff, "LEN/NLEN mismatch");
-        zp += 5;
-        cr_assert(zp + len <= zn && rn + len <= raw_n, "stored block overruns");
-        memcpy(raw + rn, z + zp, len);
-        rn += len;
-        zp += len;
-        d.n_stored_blocks++;
-    }
-    cr_assert_eq(rn, raw_n, "inflated %zu bytes, expected %zu", rn, raw_n);
-    cr_assert_eq(zp + 4, zn, "zlib stream length");
-    cr_assert_eq(rd32(z + zp), slow_adler32(raw, rn), "Adler-32 mismatch");
-    d.pix = malloc(row * d.h + 1);
-    for (int y = 0; y < d.h; y++) {
-        cr_assert_eq(raw[y * (row + 1)], 0, "row %d filter type", y);
-        memcpy(d.pix + y * row, raw + y * (row + 1) + 1, row);
-    }
-    free(raw);
-    free(z);
-    return d;
-}
-
-static Decoded decode_file(const char *path) {
+static TestPng decode_file(const char *path) {
     char *s;
     size_t n;
     cr_assert_eq(fileio_read_all(path, (size_t)1 << 26, &s, &n), 0, "%s", err_msg());
-    Decoded d = decode((const uint8_t *)s, n);
+    TestPng d = test_png_decode((const uint8_t *)s, n);
     free(s);
     return d;
 }
@@ -139,7 +36,7 @@ Test(png, crc32_check_value) {
     cr_assert_eq(idx_crc32(0, "IEND", 4), 0xAE426082u);
     uint8_t big[3000];
     for (int i = 0; i < 3000; i++) big[i] = (uint8_t)(i * 31 + 7);
-    cr_assert_eq(idx_crc32(0, big, sizeof big), slow_crc32(big, sizeof big));
+    cr_assert_eq(idx_crc32(0, big, sizeof big), test_slow_crc32(big, sizeof big));
 }
 
 Test(png, adler32_check_value) {
@@ -150,7 +47,7 @@ Test(png, adler32_check_value) {
     enum { N = 20000 };
     static uint8_t buf[N];
     memset(buf, 0xff, N);
-    cr_assert_eq(png_adler32(1, buf, N), slow_adler32(buf, N));
+    cr_assert_eq(png_adler32(1, buf, N), test_slow_adler32(buf, N));
 }
 
 // ---- encoder round trips ---------------------------------------------------------------------
@@ -162,7 +59,7 @@ static void roundtrip(int w, int h, int ch, int expect_blocks) {
     uint8_t *png;
     size_t len;
     cr_assert_eq(png_encode(&png, &len, pix, w, h, ch), 0, "%s", err_msg());
-    Decoded d = decode(png, len);
+    TestPng d = test_png_decode(png, len);
     cr_assert_eq(d.w, w);
     cr_assert_eq(d.h, h);
     cr_assert_eq(d.channels, ch);
@@ -234,7 +131,7 @@ Test(png, float_image_auto_range_and_scale) {
     float img[6] = {2, 4, 6, 8, 10, 3};  // 2 rows, 3 cols
     PngStyle st = {.cmap = PNG_GREY, .scale = 3};
     cr_assert_eq(png_write_float(path, img, 2, 3, &st), 0, "%s", err_msg());
-    Decoded d = decode_file(path);
+    TestPng d = decode_file(path);
     cr_assert(d.w == 9 && d.h == 6 && d.channels == 1);
     for (int y = 0; y < 6; y++)
         for (int x = 0; x < 9; x++) {
@@ -262,7 +159,7 @@ Test(png, overlay_blends_by_attribution_magnitude) {
     float base[4] = {0, 1, 0.5f, 1};
     float heat[4] = {0, 0, -2, 2};  // none, none, full blue, full red
     cr_assert_eq(png_write_overlay(path, base, heat, 2, 2, 1.0f, 1), 0, "%s", err_msg());
-    Decoded d = decode_file(path);
+    TestPng d = decode_file(path);
     cr_assert(d.channels == 3 && d.w == 2 && d.h == 2);
     const uint8_t want[12] = {0, 0, 0, 255, 255, 255, 33, 102, 172, 178, 24, 43};
     for (int i = 0; i < 12; i++) cr_assert_eq(d.pix[i], want[i], "byte %d", i);
@@ -287,7 +184,7 @@ Test(png, grid_layout_and_per_tile_normalisation) {
         for (int i = 0; i < TH * TW; i++) tiles[t * TH * TW + i] = (float)(t * 100 + i);
     PngStyle st = {.cmap = PNG_GREY, .scale = 2};
     cr_assert_eq(png_write_grid(path, tiles, N, TH, TW, 0, &st, 1), 0, "%s", err_msg());
-    Decoded d = decode_file(path);
+    TestPng d = decode_file(path);
     // cols = 3 (3² >= 5), rows = 2: (3·4 + 1)·2 wide, (2·3 + 1)·2 high
     cr_assert(d.w == 26 && d.h == 14 && d.channels == 1, "%dx%d", d.w, d.h);
     for (int y = 0; y < d.h; y++)
