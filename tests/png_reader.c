@@ -104,10 +104,11 @@ size_t test_base64_decode(const char *s, uint8_t *out, size_t cap) {
     static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t n = 0;
     for (;; s += 4) {
-        int v[4];
-        for (int i = 0; i < 4; i++) {
+        int v[4] = {-1, -1, -1, -1};
+        for (int i = 0; i < 4; i++) {  // stops at the terminator: nothing past it is read
             const char *p = s[i] ? strchr(a, s[i]) : NULL;
             v[i] = p ? (int)(p - a) : s[i] == '=' && i >= 2 ? -2 : -1;
+            if (v[i] == -1) break;
         }
         if (v[0] < 0 || v[1] < 0 || v[2] == -1 || v[3] == -1) return n;  // the end of the data
         unsigned x = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (v[2] >= 0 ? (unsigned)v[2] << 6 : 0) |
