@@ -63,6 +63,7 @@
 // Row (column) slabs per thread: more than one evens out threads that are slowed by other
 // processes, at the price of re-packing the shared operand once more per slab.
 #define SLABS_PER_THREAD 2
+// Off only in tests and benchmarks that compare the small path with the packed one.
 static _Atomic bool small_path = true;
 void gemm_set_small_path(bool on) { small_path = on; }
 
