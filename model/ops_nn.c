@@ -227,15 +227,23 @@ void relu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
 #define GELU_C 0.7978845608028654f  // sqrt(2/π)
 #define GELU_K 0.044715f
 
+// GELU (tanh form) through the identity ½(1 + tanh u) = σ(2u) = 1 / (1 + e^(−2u)): one expf in
+// place of tanhf (3.6 against 13–15 ns an element here; GELU took about a quarter of an R2 step),
+// and no cancellation in 1 + tanh u where tanh u ≈ −1 (large negative x), so it is also the more
+// accurate of the two forms in float. e^(−2u) overflowing to +inf gives σ = 0, as it should.
+static inline float gelu_sigma(float x) {
+    return 1.0f / (1.0f + expf(-2.0f * GELU_C * (x + GELU_K * x * x * x)));
+}
+
 static void gelu_forward_range(const void *p, size_t i0, size_t i1) {
     const EwArgs *a = p;
     for (size_t i = i0; i < i1; i++) {
         float x = a->inp[i];
-        a->out[i] = 0.5f * x * (1.0f + tanhf(GELU_C * (x + GELU_K * x * x * x)));
+        a->out[i] = x * gelu_sigma(x);
     }
 }
 
-// out[n] = 0.5·x·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³)))
+// out[n] = 0.5·x·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³))), computed as x·σ(2u) (see above)
 void gelu_forward(float *out, const float *inp, size_t n) {
     EwArgs a = {out, inp, NULL};
     ops_parallel(gelu_forward_range, &a, n, 8);
@@ -245,13 +253,14 @@ static void gelu_backward_range(const void *p, size_t i0, size_t i1) {
     const EwArgs *a = p;
     for (size_t i = i0; i < i1; i++) {
         float x = a->inp[i];
-        float t = tanhf(GELU_C * (x + GELU_K * x * x * x));
+        float s = gelu_sigma(x);  // ½(1 + t); ½(1 − t²) = 2σ(1 − σ)
         float du = GELU_C * (1.0f + 3.0f * GELU_K * x * x);
-        a->out[i] += a->dout[i] * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
+        a->out[i] += a->dout[i] * (s + 2.0f * x * s * (1.0f - s) * du);
     }
 }
 
-// dinp[n] += dout[n]·gelu'(x), gelu'(x) = ½(1+t) + ½·x·(1-t²)·sqrt(2/π)·(1 + 3·0.044715·x²)
+// dinp[n] += dout[n]·gelu'(x), gelu'(x) = ½(1+t) + ½·x·(1-t²)·sqrt(2/π)·(1 + 3·0.044715·x²),
+// with ½(1+t) = σ and ½(1−t²) = 2σ(1−σ)
 void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
     EwArgs a = {dinp, inp, dout};
     ops_parallel(gelu_backward_range, &a, n, 8);
