@@ -334,17 +334,23 @@ static int fig_dead(Report *rep, const char *dir, const Run *no, const Run *yes)
 
 // ---- the run ----------------------------------------------------------------------------------
 
+// A run's metrics as the last 7 cells of a table row: MMCS, cos>=0.9, L0, FVU, dead,
+// density<1e-4, resampled.
+static void metric_cells(char (*c)[32], const Run *r) {
+    report_num(c[0], 32, r->mmcs, 4);
+    report_num(c[1], 32, r->share, 3);
+    report_num(c[2], 32, r->l0, 4);
+    report_num(c[3], 32, r->fvu, 4);
+    report_num(c[4], 32, r->dead, 3);
+    report_num(c[5], 32, r->low, 3);
+    snprintf(c[6], 32, "%ld", r->resampled);
+}
+
 static void table_row_run(Report *rep, const Run *r, const char *what) {
     char c[9][32];
     snprintf(c[0], 32, "%s", what);
     report_num(c[1], 32, r->lambda, 4);
-    report_num(c[2], 32, r->mmcs, 4);
-    report_num(c[3], 32, r->share, 3);
-    report_num(c[4], 32, r->l0, 4);
-    report_num(c[5], 32, r->fvu, 4);
-    report_num(c[6], 32, r->dead, 3);
-    report_num(c[7], 32, r->low, 3);
-    snprintf(c[8], 32, "%ld", r->resampled);
+    metric_cells(c + 2, r);
     report_table_row(rep, (const char *[]){c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]});
 }
 
@@ -683,13 +689,7 @@ static int experiment(const ToyOpts *o) {
                 snprintf(c[0], 32, "%d", r->L);
                 report_num(c[1], 32, (double)r->L / o->features, 3);
                 snprintf(c[2], 32, "%s", w ? "yes" : "no");
-                report_num(c[3], 32, r->mmcs, 4);
-                report_num(c[4], 32, r->share, 3);
-                report_num(c[5], 32, r->l0, 4);
-                report_num(c[6], 32, r->fvu, 4);
-                report_num(c[7], 32, r->dead, 3);
-                report_num(c[8], 32, r->low, 3);
-                snprintf(c[9], 32, "%ld", r->resampled);
+                metric_cells(c + 3, r);
                 report_table_row(rep, (const char *[]){c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]});
             }
         }
