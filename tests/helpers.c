@@ -1,9 +1,11 @@
 #include "helpers.h"
 
 #include "model/err.h"
+#include "model/fileio.h"
 #include "train/tf_train.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,4 +94,37 @@ void train_tiny_transformer(const char *out, long steps, float lr, unsigned long
     cr_assert_not_null(t, "%s", err_msg());
     cr_assert_eq(tftrain_run(t), 0, "%s", err_msg());
     tftrain_free(t);
+}
+
+int run_clif(const char *outdir, const char *fmt, ...) {
+    char args[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    return run_cli(args, outdir);
+}
+
+char *read_in(const char *dir, const char *file) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, file);
+    char *s = read_text(p);
+    cr_assert_not_null(s, "%s missing", p);
+    return s;
+}
+
+void assert_same_run_files(const char *a, const char *b) {
+    static const char *const files[] = {"model.safetensors", "optim.safetensors", "metrics.csv"};
+    for (int i = 0; i < 3; i++) {
+        char pa[512], pb[512], *da, *db;
+        size_t la, lb;
+        snprintf(pa, sizeof pa, "%s/%s", a, files[i]);
+        snprintf(pb, sizeof pb, "%s/%s", b, files[i]);
+        cr_assert_eq(fileio_read_all(pa, 1 << 26, &da, &la), 0, "%s", err_msg());
+        cr_assert_eq(fileio_read_all(pb, 1 << 26, &db, &lb), 0, "%s", err_msg());
+        int same = la == lb && !memcmp(da, db, la);
+        free(da);
+        free(db);
+        cr_assert(same, "%s differs between %s and %s", files[i], a, b);
+    }
 }

@@ -23,8 +23,18 @@ double max_abs_diff(const float *a, const float *b, size_t n);
 // exit status, or -1 if it could not be run.
 int run_cli(const char *args, const char *outdir);
 
+// run_cli with the argument string formatted printf-style.
+int run_clif(const char *outdir, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 // Reads a whole file into a NUL-terminated malloc'd buffer (NULL if unreadable).
 char *read_text(const char *path);
+
+// read_text of dir/file; fails the test (naming the path) if it cannot be read. Caller frees.
+char *read_in(const char *dir, const char *file);
+
+// Fails the test unless run folders a and b hold byte-identical model.safetensors,
+// optim.safetensors and metrics.csv (what a resumed run must reproduce).
+void assert_same_run_files(const char *a, const char *b);
 
 // A fresh empty temporary folder (mkdtemp); caller removes it with rm_tree.
 void make_tmpdir(char *buf, size_t n);

@@ -34,19 +34,8 @@ static CnnTrainSpec tiny_spec(const char *out, long steps) {
     return s;
 }
 
-static int same_file(const char *a, const char *b) {
-    char *da, *db;
-    size_t la, lb;
-    cr_assert_eq(fileio_read_all(a, 1 << 26, &da, &la), 0, "%s", err_msg());
-    cr_assert_eq(fileio_read_all(b, 1 << 26, &db, &lb), 0, "%s", err_msg());
-    int same = la == lb && !memcmp(da, db, la);
-    free(da);
-    free(db);
-    return same;
-}
-
 Test(cnn_train, resume_is_bit_identical_across_epochs) {
-    char a[64], b[64], pa[128], pb[128];
+    char a[64], b[64];
     make_tmpdir(a, sizeof a);
     make_tmpdir(b, sizeof b);
     CnnTrainSpec sa = tiny_spec(a, 21);
@@ -69,12 +58,7 @@ Test(cnn_train, resume_is_bit_identical_across_epochs) {
     cr_assert_eq(memcmp(ta->m->params.data, tb->m->params.data, n * 4), 0, "parameters differ");
     cr_assert_eq(memcmp(ta->opt->m, tb->opt->m, n * 4), 0);
     cr_assert_eq(memcmp(ta->opt->v, tb->opt->v, n * 4), 0);
-    const char *files[] = {"model.safetensors", "optim.safetensors", "metrics.csv"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(pa, sizeof pa, "%s/%s", a, files[i]);
-        snprintf(pb, sizeof pb, "%s/%s", b, files[i]);
-        cr_assert(same_file(pa, pb), "%s differs after resume", files[i]);
-    }
+    assert_same_run_files(a, b);
     cnntrain_free(ta);
     cnntrain_free(tb);
     rm_tree(a);
@@ -238,14 +222,6 @@ Test(cnn_train, checkpoints_load_and_hostile_ones_are_refused) {
 
 // ---- the command ------------------------------------------------------------------------------
 
-static char *slurp(const char *dir, const char *file) {
-    char p[160];
-    snprintf(p, sizeof p, "%s/%s", dir, file);
-    char *s = read_text(p);
-    cr_assert_not_null(s, "%s missing", p);
-    return s;
-}
-
 static int count_lines(const char *s) {
     int n = 0;
     for (; *s; s++) n += *s == '\n';
@@ -259,30 +235,30 @@ Test(cnn_train, cli_train_cnn_lines_end_to_end) {
     snprintf(args, sizeof args,
              "train cnn --data lines --size 12 --n-train 256 --n-test 64 --batch 16 "
              "--arch conv3x3:4,relu,maxpool2,linear:8 --steps 6 --eval-every 3 --out %s", run);
-    cr_assert_eq(run_cli(args, d), 0, "train failed: %s", slurp(d, "err.txt"));
-    char *csv = slurp(run, "metrics.csv");
+    cr_assert_eq(run_cli(args, d), 0, "train failed: %s", read_in(d, "err.txt"));
+    char *csv = read_in(run, "metrics.csv");
     cr_assert(!strncmp(csv, "step,lr,train_loss,grad_norm,test_loss,test_acc\n", 48), "%s", csv);
     cr_assert_eq(count_lines(csv), 3, "header + 2 evaluations expected:\n%s", csv);
     free(csv);
-    char *cfg = slurp(run, "config.json");
+    char *cfg = read_in(run, "config.json");
     cr_assert(strstr(cfg, "\"spec\": \"conv3x3:4,relu,maxpool2,linear:8\"") &&
               strstr(cfg, "\"height\": 12"), "%s", cfg);
     free(cfg);
-    char *err = slurp(d, "err.txt");
+    char *err = read_in(d, "err.txt");
     cr_assert(strstr(err, "test_acc") && strstr(err, "done: 6 steps"), "%s", err);
     free(err);
 
     snprintf(args, sizeof args, "inspect %s", run);
     cr_assert_eq(run_cli(args, d), 0);
-    char *out = slurp(d, "out.txt");
+    char *out = read_in(d, "out.txt");
     cr_assert(strstr(out, "architecture: cnn") && strstr(out, "layers.0.W") &&
               strstr(out, "[4,1,3,3]") && strstr(out, "training step: 6"), "%s", out);
     free(out);
 
     // resume to 9 steps: one more evaluation row
     snprintf(args, sizeof args, "train cnn --resume --steps 9 --out %s", run);
-    cr_assert_eq(run_cli(args, d), 0, "resume failed: %s", slurp(d, "err.txt"));
-    csv = slurp(run, "metrics.csv");
+    cr_assert_eq(run_cli(args, d), 0, "resume failed: %s", read_in(d, "err.txt"));
+    csv = read_in(run, "metrics.csv");
     cr_assert(count_lines(csv) == 4 && strstr(csv, "\n9,"), "%s", csv);
     free(csv);
 
@@ -290,15 +266,15 @@ Test(cnn_train, cli_train_cnn_lines_end_to_end) {
     snprintf(args, sizeof args,
              "train cnn --data edges --size 12 --n-train 256 --n-test 32 --batch 64 --epochs 1.5 "
              "--eval-every 0 --out %s/e", d);
-    cr_assert_eq(run_cli(args, d), 0, "%s", slurp(d, "err.txt"));
-    err = slurp(d, "err.txt");
+    cr_assert_eq(run_cli(args, d), 0, "%s", read_in(d, "err.txt"));
+    err = read_in(d, "err.txt");
     cr_assert(strstr(err, "for 6 steps"), "%s", err);
     free(err);
 
     // Fashion-MNIST missing: exit 1 and say how to install it.
     snprintf(args, sizeof args, "train cnn --data fashion-mnist --data-dir %s/none --out %s/f", d, d);
     cr_assert_eq(run_cli(args, d), 1);
-    err = slurp(d, "err.txt");
+    err = read_in(d, "err.txt");
     cr_assert(strstr(err, "mechlab: ") && strstr(err, "apt-get install dataset-fashion-mnist"),
               "%s", err);
     free(err);
@@ -306,7 +282,7 @@ Test(cnn_train, cli_train_cnn_lines_end_to_end) {
     // A spec with too few outputs for the classes: exit 1, naming the problem.
     snprintf(args, sizeof args, "train cnn --data lines --size 12 --arch linear:4 --out %s/x", d);
     cr_assert_eq(run_cli(args, d), 1);
-    err = slurp(d, "err.txt");
+    err = read_in(d, "err.txt");
     cr_assert(strstr(err, "8 classes"), "%s", err);
     free(err);
 

@@ -878,12 +878,6 @@ Test(sae, ground_truth_recovery_over_lambda, .timeout = 120) {
 
 // ---- the sae-toy command ----------------------------------------------------------------------
 
-static char *read_in(const char *dir, const char *name) {
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return read_text(path);
-}
-
 Test(sae, toy_command_help_and_usage_errors, .init = setup, .fini = teardown) {
     cr_assert_eq(run_cli("run sae-toy --help", tmp), 0);
     char *out = read_in(tmp, "out.txt");

@@ -33,30 +33,12 @@ static void setup(void) {
 
 static void teardown(void) { rm_tree(dir); }
 
-static char *slurp(const char *file) {
-    char p[256];
-    snprintf(p, sizeof p, "%s/%s", dir, file);
-    char *s = read_text(p);
-    cr_assert_not_null(s, "%s missing", p);
-    return s;
-}
-
-static int cli(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int cli(const char *fmt, ...) {
-    char args[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    return run_cli(args, dir);
-}
-
 Test(sae_cli, trains_saves_and_reports_on_a_checkpoint, .init = setup, .fini = teardown) {
-    cr_assert_eq(cli("sae %s --hook blocks.0.hook_resid_post --n-seqs 32 --steps 80 "
+    cr_assert_eq(run_clif(dir, "sae %s --hook blocks.0.hook_resid_post --n-seqs 32 --steps 80 "
                      "--sae-batch 64 --d-sae 48 --topk 4 --features 5 --out %s/s",
                      run, dir),
-                 0, "%s", slurp("err.txt"));
-    char *out = slurp("out.txt");
+                 0, "%s", read_in(dir, "err.txt"));
+    char *out = read_in(dir, "out.txt");
     const char *lr = strstr(out, "loss recovered ");
     cr_assert_not_null(lr, "%s", out);
     double rec, lo, ls, lz;
@@ -105,17 +87,17 @@ Test(sae_cli, trains_saves_and_reports_on_a_checkpoint, .init = setup, .fini = t
     tf_free(m);
     sae_free(s);
 
-    char *html = slurp("s/report.html");
+    char *html = read_in(dir, "s/report.html");
     const char *want[] = {"Summary", "loss recovered", "Feature density", "<svg",
                           "Feature dashboard", "Feature ", "promotes: ", "suppresses: ",
                           "\xe2\x9f\xa6", "BOS", "sae/cfg.json"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         cr_assert(strstr(html, want[i]), "report.html lacks '%s'", want[i]);
     free(html);
-    char *csv = slurp("s/features.csv");
+    char *csv = read_in(dir, "s/features.csv");
     cr_assert(!strncmp(csv, "feature,density,top_token,", 26), "%s", csv);
     free(csv);
-    char *js = slurp("s/metrics.json");
+    char *js = read_in(dir, "s/metrics.json");
     cr_assert(strstr(js, "\"loss_recovered\": ") && strstr(js, "\"token_specific\": "), "%s", js);
     free(js);
 }
@@ -134,15 +116,15 @@ Test(sae_cli, text_checkpoint_contexts_read_as_characters, .init = setup, .fini 
         len += (size_t)snprintf(text + len, sizeof text - len, "%s ", words[(st >> 33) % 9]);
     }
     cr_assert_eq(fileio_write_all(p, text, len), 0, "%s", err_msg());
-    cr_assert_eq(cli("train transformer --data text:%s --layers 1 --d-model 16 --heads 2 --n-ctx 16 "
+    cr_assert_eq(run_clif(dir, "train transformer --data text:%s --layers 1 --d-model 16 --heads 2 --n-ctx 16 "
                      "--steps 20 --batch 8 --eval-batches 1 --threads 1 --out %s/t",
                      p, dir),
-                 0, "%s", slurp("err.txt"));
-    cr_assert_eq(cli("sae %s/t --hook blocks.0.hook_resid_post --n-seqs 16 --steps 40 --sae-batch 32 "
+                 0, "%s", read_in(dir, "err.txt"));
+    cr_assert_eq(run_clif(dir, "sae %s/t --hook blocks.0.hook_resid_post --n-seqs 16 --steps 40 --sae-batch 32 "
                      "--d-sae 16 --topk 2 --features 3 --threads 1 --out %s/s",
                      dir, dir),
-                 0, "%s", slurp("err.txt"));
-    char *html = slurp("s/report.html");
+                 0, "%s", read_in(dir, "err.txt"));
+    char *html = read_in(dir, "s/report.html");
     // the first context: after the opening bracket, one character of the text or ␣, then ⟧
     const char *c = strstr(html, "\xe2\x9f\xa6");  // ⟦
     c = c ? strstr(c + 3, "\xe2\x9f\xa6") : NULL;  // skip the legend's "⟦ ⟧"
@@ -179,11 +161,11 @@ Test(sae_cli, counts_planted_token_and_position_features, .init = setup, .fini =
     snprintf(p, sizeof p, "%s/acts/tokens.npy", dir);
     cr_assert_eq(npy_save_i64(p, tok, 2, stk), 0, "%s", err_msg());
     free(x);
-    cr_assert_eq(cli("sae --npy %s/acts/x.npy --d-sae 32 --topk 2 --steps 600 --sae-batch 64 "
+    cr_assert_eq(run_clif(dir, "sae --npy %s/acts/x.npy --d-sae 32 --topk 2 --steps 600 --sae-batch 64 "
                      "--lr 3e-3 --out %s/s",
                      dir, dir),
-                 0, "%s", slurp("err.txt"));
-    char *out = slurp("out.txt");
+                 0, "%s", read_in(dir, "err.txt"));
+    char *out = read_in(dir, "out.txt");
     cr_assert(strstr(out, "loss recovered: n/a"), "%s", out);
     const char *q = strstr(out, "activations: ");
     int nt, np, ne;
@@ -193,7 +175,7 @@ Test(sae_cli, counts_planted_token_and_position_features, .init = setup, .fini =
               "position\n%s", nt, np, out);
     cr_assert(ne >= nt && ne >= np && ne <= nt + np);
     free(out);
-    char *html = slurp("s/report.html");
+    char *html = read_in(dir, "s/report.html");
     cr_assert(strstr(html, "token-specific") && strstr(html, "position-specific"));
     cr_assert_null(strstr(html, "promotes: "), "no checkpoint: no logits");
     free(html);
@@ -208,7 +190,7 @@ static void expect_fail(int code, const char *msg, const char *fmt, ...) {
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
     int st = run_cli(args, dir);
-    char *err = slurp("err.txt");
+    char *err = read_in(dir, "err.txt");
     cr_assert_eq(st, code, "'%s': exit %d, expected %d\n%s", args, st, code, err);
     cr_assert(strstr(err, msg), "'%s': stderr lacks '%s':\n%s", args, msg, err);
     cr_assert_null(strstr(err, "Sanitizer"), "%s", err);

@@ -37,24 +37,6 @@ static void setup(void) {
 
 static void teardown(void) { rm_tree(dir); }
 
-static char *slurp(const char *file) {
-    char p[256];
-    snprintf(p, sizeof p, "%s/%s", dir, file);
-    char *s = read_text(p);
-    cr_assert_not_null(s, "%s missing", p);
-    return s;
-}
-
-static int cli(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int cli(const char *fmt, ...) {
-    char args[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    return run_cli(args, dir);
-}
-
 static float *load_f32(const char *path, int ndim, const int64_t *shape) {
     NpyArray a;
     cr_assert_eq(npy_load(&a, path), 0, "%s", err_msg());
@@ -78,11 +60,11 @@ static Transformer *load_run(int max_batch) {
 
 Test(toolkit_cli, cache_writes_loadable_files_equal_to_a_forward_pass, .init = setup,
      .fini = teardown) {
-    cr_assert_eq(cli("cache %s --hooks 'blocks.*.hook_resid_post,blocks.0.attn.hook_pattern' "
+    cr_assert_eq(run_clif(dir, "cache %s --hooks 'blocks.*.hook_resid_post,blocks.0.attn.hook_pattern' "
                      "--n-seqs 10 --batch 4 --pos 1:5 --out %s/acts",
                      run, dir),
-                 0, "%s", slurp("err.txt"));
-    char *out = slurp("out.txt");
+                 0, "%s", read_in(dir, "err.txt"));
+    char *out = read_in(dir, "out.txt");
     cr_assert(strstr(out, "blocks.1.hook_resid_post") && strstr(out, "[10, 4, 16]") &&
                   strstr(out, "[10, 2, 4, 12]"),
               "%s", out);
@@ -123,21 +105,21 @@ Test(toolkit_cli, cache_writes_loadable_files_equal_to_a_forward_pass, .init = s
     free(a);
     npy_free(&tk);
     tf_free(m);
-    char *idx = slurp("acts/index.json");
+    char *idx = read_in(dir, "acts/index.json");
     cr_assert(strstr(idx, "\"positions\": [1, 2, 3, 4]"), "%s", idx);
     free(idx);
     // An unknown hook: exit 1, and the message says how to list the names.
-    cr_assert_eq(cli("cache %s --hooks blocks.7.hook_z --out %s/x", run, dir), 1);
-    char *err = slurp("err.txt");
+    cr_assert_eq(run_clif(dir, "cache %s --hooks blocks.7.hook_z --out %s/x", run, dir), 1);
+    char *err = read_in(dir, "err.txt");
     cr_assert(!strncmp(err, "mechlab: ", 9) && strstr(err, "blocks.7.hook_z") &&
                   strstr(err, "mechlab hooks"),
               "%s", err);
     free(err);
-    cr_assert_eq(cli("cache %s --hooks hook_embed", run), 2);
-    cr_assert_eq(cli("cache %s --out %s/x", run, dir), 2);
-    cr_assert_eq(cli("cache %s --hooks hook_embed --out %s/x --pos 40", run, dir), 1);
-    cr_assert_eq(cli("cache %s --hooks hook_embed --out %s/x --batch 0", run, dir), 2);
-    cr_assert_eq(cli("cache --help"), 0);
+    cr_assert_eq(run_clif(dir, "cache %s --hooks hook_embed", run), 2);
+    cr_assert_eq(run_clif(dir, "cache %s --out %s/x", run, dir), 2);
+    cr_assert_eq(run_clif(dir, "cache %s --hooks hook_embed --out %s/x --pos 40", run, dir), 1);
+    cr_assert_eq(run_clif(dir, "cache %s --hooks hook_embed --out %s/x --batch 0", run, dir), 2);
+    cr_assert_eq(run_clif(dir, "cache --help"), 0);
 }
 
 // X[n, d] ~ N(0, I) and a random unit w.
@@ -192,8 +174,8 @@ Test(toolkit_cli, probe_recovers_a_planted_direction_with_control_at_chance, .in
     cr_assert_eq(npy_save_f32(xp, X, 2, xs), 0);
     cr_assert_eq(npy_save_i64(lp, lab, 1, ls), 0);
     cr_assert_eq(npy_save_f32(yp, y, 1, ls), 0);
-    cr_assert_eq(cli("probe --npy %s --label file:%s --out %s/p", xp, lp, dir), 0, "%s",
-                 slurp("err.txt"));
+    cr_assert_eq(run_clif(dir, "probe --npy %s --label file:%s --out %s/p", xp, lp, dir), 0, "%s",
+                 read_in(dir, "err.txt"));
     snprintf(p, sizeof p, "%s/p/acts.direction.npy", dir);
     int64_t ds[2] = {1, DD};
     float *dirn = load_f32(p, 2, ds);
@@ -217,7 +199,7 @@ Test(toolkit_cli, probe_recovers_a_planted_direction_with_control_at_chance, .in
     cr_assert_gt(ctl, 1 - maj - 4 * 0.5 / sqrt(nt));
     cr_assert(fabs(json_num(pr, "selectivity") - (acc - ctl)) < 1e-12);
     json_free(&doc);
-    char *out = slurp("out.txt");
+    char *out = read_in(dir, "out.txt");
     cr_assert(strstr(out, "2 classes") && strstr(out, "acts"), "%s", out);
     free(out);
     snprintf(p, sizeof p, "%s/p/acts.confusion.svg", dir);
@@ -225,8 +207,8 @@ Test(toolkit_cli, probe_recovers_a_planted_direction_with_control_at_chance, .in
     cr_assert(svg && strstr(svg, "<svg"));
     free(svg);
     // Float targets: ridge recovers the map y = 3 w·x + 1 (R² ≈ 1, direction 3w, bias 1).
-    cr_assert_eq(cli("probe --npy %s --label file:%s --out %s/r", xp, yp, dir), 0, "%s",
-                 slurp("err.txt"));
+    cr_assert_eq(run_clif(dir, "probe --npy %s --label file:%s --out %s/r", xp, yp, dir), 0, "%s",
+                 read_in(dir, "err.txt"));
     snprintf(p, sizeof p, "%s/r/acts.direction.npy", dir);
     dirn = load_f32(p, 2, ds);
     for (int j = 0; j < DD; j++) cr_assert_leq(fabs(dirn[j] - 3 * w[j]), 1e-3, "w[%d]", j);
@@ -245,22 +227,22 @@ Test(toolkit_cli, probe_recovers_a_planted_direction_with_control_at_chance, .in
     // Labels that do not fit the rows, and usage errors.
     int64_t s2[1] = {NR - 1};
     cr_assert_eq(npy_save_i64(lp, lab, 1, s2), 0);
-    cr_assert_eq(cli("probe --npy %s --label file:%s --out %s/p", xp, lp, dir), 1);
-    char *err = slurp("err.txt");
+    cr_assert_eq(run_clif(dir, "probe --npy %s --label file:%s --out %s/p", xp, lp, dir), 1);
+    char *err = read_in(dir, "err.txt");
     cr_assert(strstr(err, "mechlab: ") && strstr(err, lp) && strstr(err, "rows"), "%s", err);
     free(err);
-    cr_assert_eq(cli("probe --npy %s --label repeat --out %s/p", xp, dir), 2);
-    cr_assert_eq(cli("probe --npy %s --label file:%s", xp, lp), 2);
-    cr_assert_eq(cli("probe --npy %s --label file:%s --out %s/p --l2 -1", xp, lp, dir), 2);
+    cr_assert_eq(run_clif(dir, "probe --npy %s --label repeat --out %s/p", xp, dir), 2);
+    cr_assert_eq(run_clif(dir, "probe --npy %s --label file:%s", xp, lp), 2);
+    cr_assert_eq(run_clif(dir, "probe --npy %s --label file:%s --out %s/p --l2 -1", xp, lp, dir), 2);
     free(X);
 }
 
 Test(toolkit_cli, probe_sweeps_hook_points_of_a_checkpoint, .init = setup, .fini = teardown) {
-    cr_assert_eq(cli("probe %s --hook 'blocks.*.hook_resid_post' --label position --data random "
+    cr_assert_eq(run_clif(dir, "probe %s --hook 'blocks.*.hook_resid_post' --label position --data random "
                      "--n-seqs 40 --pos 2:8 --out %s/sw",
                      run, dir),
-                 0, "%s", slurp("err.txt"));
-    char *csv = slurp("sw/metrics.csv");
+                 0, "%s", read_in(dir, "err.txt"));
+    char *csv = read_in(dir, "sw/metrics.csv");
     int lines = 0;
     for (char *q = csv; *q; q++) lines += *q == '\n';
     cr_assert_eq(lines, 3, "%s", csv);  // header + two layers
@@ -272,15 +254,15 @@ Test(toolkit_cli, probe_sweeps_hook_points_of_a_checkpoint, .init = setup, .fini
     snprintf(p, sizeof p, "%s/sw/blocks.1.hook_resid_post.direction.npy", dir);
     int64_t ds[2] = {6, 16};  // six positions: six classes
     free(load_f32(p, 2, ds));
-    char *svg = slurp("sw/accuracy_by_layer.svg");
+    char *svg = read_in(dir, "sw/accuracy_by_layer.svg");
     cr_assert(strstr(svg, "<svg") && strstr(svg, "layer"));
     free(svg);
     // "repeat" on repeat data warns that it follows position; BOS rows carry no label.
-    cr_assert_eq(cli("probe %s --hook blocks.0.hook_resid_post --label repeat --n-seqs 40 "
+    cr_assert_eq(run_clif(dir, "probe %s --hook blocks.0.hook_resid_post --label repeat --n-seqs 40 "
                      "--out %s/rp",
                      run, dir),
-                 0, "%s", slurp("err.txt"));
-    char *out = slurp("out.txt");
+                 0, "%s", read_in(dir, "err.txt"));
+    char *out = read_in(dir, "out.txt");
     cr_assert(strstr(out, "440 rows") && strstr(out, "nearly a function of position"), "%s", out);
     free(out);
     // File labels for a checkpoint: [sequences, positions].
@@ -288,27 +270,27 @@ Test(toolkit_cli, probe_sweeps_hook_points_of_a_checkpoint, .init = setup, .fini
     for (int i = 0; i < 480; i++) lab[i] = (i % 12) >= 6 ? 1 : (i % 12 == 0 ? -1 : 0);
     snprintf(p, sizeof p, "%s/lab.npy", dir);
     cr_assert_eq(npy_save_i64(p, lab, 2, sh), 0);
-    cr_assert_eq(cli("probe %s --hook hook_pos_embed --label file:%s --n-seqs 40 --out %s/f", run,
+    cr_assert_eq(run_clif(dir, "probe %s --hook hook_pos_embed --label file:%s --n-seqs 40 --out %s/f", run,
                      p, dir),
-                 0, "%s", slurp("err.txt"));
-    out = slurp("out.txt");
+                 0, "%s", read_in(dir, "err.txt"));
+    out = read_in(dir, "out.txt");
     cr_assert(strstr(out, "440 rows, 2 classes"), "%s", out);
     free(out);
     // Attention patterns are not one row per position.
-    cr_assert_eq(cli("probe %s --hook blocks.0.attn.hook_pattern --label token --out %s/x", run,
+    cr_assert_eq(run_clif(dir, "probe %s --hook blocks.0.attn.hook_pattern --label token --out %s/x", run,
                      dir),
                  1);
-    char *err = slurp("err.txt");
+    char *err = read_in(dir, "err.txt");
     cr_assert(strstr(err, "[batch, head, query, key]"), "%s", err);
     free(err);
-    cr_assert_eq(cli("probe %s --hook 'blocks.*.attn.hook_pattern' --label token --out %s/x",
+    cr_assert_eq(run_clif(dir, "probe %s --hook 'blocks.*.attn.hook_pattern' --label token --out %s/x",
                      run, dir),
                  1);
-    err = slurp("err.txt");
+    err = read_in(dir, "err.txt");
     cr_assert(strstr(err, "matches only attention patterns"), "%s", err);
     free(err);
-    cr_assert_eq(cli("probe %s --hook hook_embed --label colour --out %s/x", run, dir), 2);
-    cr_assert_eq(cli("probe %s --hook hook_zzz --label token --out %s/x", run, dir), 1);
+    cr_assert_eq(run_clif(dir, "probe %s --hook hook_embed --label colour --out %s/x", run, dir), 2);
+    cr_assert_eq(run_clif(dir, "probe %s --hook hook_zzz --label token --out %s/x", run, dir), 1);
 }
 
 Test(toolkit_cli, pca_recovers_a_planted_covariance_and_matches_the_library, .init = setup,
@@ -345,7 +327,7 @@ Test(toolkit_cli, pca_recovers_a_planted_covariance_and_matches_the_library, .in
     int64_t xs[2] = {(int64_t)n, DD};
     cr_assert_eq(npy_save_f32(xp, X, 2, xs), 0);
     free(X);
-    cr_assert_eq(cli("pca --npy %s -k 3 --out %s/pc", xp, dir), 0, "%s", slurp("err.txt"));
+    cr_assert_eq(run_clif(dir, "pca --npy %s -k 3 --out %s/pc", xp, dir), 0, "%s", read_in(dir, "err.txt"));
     snprintf(p, sizeof p, "%s/pc/components.npy", dir);
     int64_t cs[2] = {3, DD};
     float *comp = load_f32(p, 2, cs);
@@ -354,7 +336,7 @@ Test(toolkit_cli, pca_recovers_a_planted_covariance_and_matches_the_library, .in
         cr_assert_gt(c, 0.999, "component %d: |cos| %.6f", k, c);
     }
     free(comp);
-    char *csv = slurp("pc/explained_variance.csv");
+    char *csv = read_in(dir, "pc/explained_variance.csv");
     char *line = strchr(csv, '\n') + 1;
     double sum_ratio = 0;
     for (int k = 0; k < DD; k++) {
@@ -371,16 +353,16 @@ Test(toolkit_cli, pca_recovers_a_planted_covariance_and_matches_the_library, .in
     snprintf(p, sizeof p, "%s/pc/projections.npy", dir);
     int64_t ps[2] = {(int64_t)n, 3};
     free(load_f32(p, 2, ps));
-    char *svg = slurp("pc/scree.svg");
+    char *svg = read_in(dir, "pc/scree.svg");
     cr_assert(strstr(svg, "<svg"));
     free(svg);
-    svg = slurp("pc/projection.svg");
+    svg = read_in(dir, "pc/projection.svg");
     cr_assert(strstr(svg, "<svg"));
     free(svg);
 
     // W_pos of the checkpoint: the same components as the library on the same matrix.
-    cr_assert_eq(cli("pca %s --weight pos_embed.W_pos -k 4 --out %s/wp", run, dir), 0, "%s",
-                 slurp("err.txt"));
+    cr_assert_eq(run_clif(dir, "pca %s --weight pos_embed.W_pos -k 4 --out %s/wp", run, dir), 0, "%s",
+                 read_in(dir, "err.txt"));
     Transformer *m = load_run(1);
     Pca *lib = pca_fit(params_data(&m->params, "pos_embed.W_pos"), 12, 16, 1);
     cr_assert_not_null(lib);
@@ -395,23 +377,23 @@ Test(toolkit_cli, pca_recovers_a_planted_covariance_and_matches_the_library, .in
     pca_free(lib);
     tf_free(m);
     // Activations at a hook point: projections keep the [sequences, positions] shape.
-    cr_assert_eq(cli("pca %s --hook blocks.1.hook_resid_post --n-seqs 9 --pos repeat -k 2 --out "
+    cr_assert_eq(run_clif(dir, "pca %s --hook blocks.1.hook_resid_post --n-seqs 9 --pos repeat -k 2 --out "
                      "%s/hk",
                      run, dir),
-                 0, "%s", slurp("err.txt"));
+                 0, "%s", read_in(dir, "err.txt"));
     snprintf(p, sizeof p, "%s/hk/projections.npy", dir);
     int64_t hs[3] = {9, 5, 2};  // BOS + 5 + 5 + pad: the second segment is 5 positions
     free(load_f32(p, 3, hs));
-    cr_assert_eq(cli("pca %s --weight nope --out %s/x", run, dir), 1);
-    cr_assert_eq(cli("pca %s --hook 'blocks.*.hook_resid_post' --out %s/x", run, dir), 1);
-    cr_assert_eq(cli("pca %s --weight pos_embed.W_pos --hook hook_embed --out %s/x", run, dir), 2);
-    cr_assert_eq(cli("pca --npy %s --out %s/x --color token", xp, dir), 2);
+    cr_assert_eq(run_clif(dir, "pca %s --weight nope --out %s/x", run, dir), 1);
+    cr_assert_eq(run_clif(dir, "pca %s --hook 'blocks.*.hook_resid_post' --out %s/x", run, dir), 1);
+    cr_assert_eq(run_clif(dir, "pca %s --weight pos_embed.W_pos --hook hook_embed --out %s/x", run, dir), 2);
+    cr_assert_eq(run_clif(dir, "pca --npy %s --out %s/x --color token", xp, dir), 2);
 }
 
 Test(toolkit_cli, lens_components_sum_to_the_logit_and_last_layer_matches_the_model,
      .init = setup, .fini = teardown) {
-    cr_assert_eq(cli("lens %s --n-seqs 20 --batch 8 --pos 3: --out %s/l", run, dir), 0, "%s",
-                 slurp("err.txt"));
+    cr_assert_eq(run_clif(dir, "lens %s --n-seqs 20 --batch 8 --pos 3: --out %s/l", run, dir), 0, "%s",
+                 read_in(dir, "err.txt"));
     // Rebuild the same sequences (the checkpoint's data spec, seed 0) and run the model.
     Transformer *m = load_run(20);
     char path[160];
@@ -453,7 +435,7 @@ Test(toolkit_cli, lens_components_sum_to_the_logit_and_last_layer_matches_the_mo
     free(attr);
     npy_free(&rows);
     // dla.csv means sum to the mean logit.
-    char *csv = slurp("l/dla.csv");
+    char *csv = read_in(dir, "l/dla.csv");
     double tot = 0, v;
     char name[64];
     int nrow = 0;
@@ -477,7 +459,7 @@ Test(toolkit_cli, lens_components_sum_to_the_logit_and_last_layer_matches_the_mo
             lp += log(pr[tg]);
             cnt++;
         }
-    csv = slurp("l/lens.csv");
+    csv = read_in(dir, "l/lens.csv");
     char *last = csv;
     for (int k = 0; k < 3; k++) last = strchr(last, '\n') + 1;  // header, 0 and 1 blocks
     int blocks;
@@ -487,19 +469,19 @@ Test(toolkit_cli, lens_components_sum_to_the_logit_and_last_layer_matches_the_mo
     cr_assert_lt(fabs(acc - (double)right / cnt), 1e-9);
     cr_assert_lt(fabs(mlp - lp / cnt), 1e-5, "%.7f vs %.7f", mlp, lp / cnt);
     free(csv);
-    char *svg = slurp("l/dla.svg");
+    char *svg = read_in(dir, "l/dla.svg");
     cr_assert(strstr(svg, "L1H0") && strstr(svg, "bias"));
     free(svg);
     cache_data_free(&d);
     tf_free(m);
     // A logit difference; a token outside the vocabulary is a usage error.
-    cr_assert_eq(cli("lens %s --n-seqs 4 --token 3 --vs 5 --out %s/l2", run, dir), 0, "%s",
-                 slurp("err.txt"));
-    char *out = slurp("out.txt");
+    cr_assert_eq(run_clif(dir, "lens %s --n-seqs 4 --token 3 --vs 5 --out %s/l2", run, dir), 0, "%s",
+                 read_in(dir, "err.txt"));
+    char *out = read_in(dir, "out.txt");
     cr_assert(strstr(out, "logit of token 3 minus token 5"), "%s", out);
     free(out);
-    cr_assert_eq(cli("lens %s --token 12 --out %s/l3", run, dir), 2);
-    cr_assert_eq(cli("lens %s --pos -1 --out %s/l3", run, dir), 1);  // no next token there
+    cr_assert_eq(run_clif(dir, "lens %s --token 12 --out %s/l3", run, dir), 2);
+    cr_assert_eq(run_clif(dir, "lens %s --pos -1 --out %s/l3", run, dir), 1);  // no next token there
 }
 
 // ---- hostile .npy files --------------------------------------------------------------------
@@ -590,7 +572,7 @@ Test(toolkit_cli, hostile_npy_files_exit_1_with_a_message_naming_the_file, .init
             // Float tokens are a fine array for pca and probe labels (ridge): the others only.
             if (k == 2 && (c == 1 || c == 2 || c == 3)) continue;
             int st = run_cli(cmds[c], dir);
-            char *err = slurp("err.txt");
+            char *err = read_in(dir, "err.txt");
             char want[160];
             snprintf(want, sizeof want, "mechlab: %s: ", bad);
             cr_assert_eq(st, 1, "%s on '%s': exit %d\n%s", files[k].what, cmds[c], st, err);

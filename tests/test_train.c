@@ -39,7 +39,7 @@ static TfTrainSpec tiny_spec(const char *out, long steps) {
 }
 
 Test(train, resume_is_bit_identical_to_an_uninterrupted_run) {
-    char a[64], b[64], pa[128], pb[128];
+    char a[64], b[64];
     make_tmpdir(a, sizeof a);
     make_tmpdir(b, sizeof b);
     TfTrainSpec sa = tiny_spec(a, 20);
@@ -60,18 +60,7 @@ Test(train, resume_is_bit_identical_to_an_uninterrupted_run) {
     cr_assert_eq(memcmp(ta->opt->m, tb->opt->m, ta->m->params.numel * 4), 0);
     cr_assert_eq(memcmp(ta->opt->v, tb->opt->v, ta->m->params.numel * 4), 0);
     // The files agree byte for byte: model, optimiser state and metrics.
-    const char *files[] = {"model.safetensors", "optim.safetensors", "metrics.csv"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(pa, sizeof pa, "%s/%s", a, files[i]);
-        snprintf(pb, sizeof pb, "%s/%s", b, files[i]);
-        char *da, *db;
-        size_t la, lb;
-        cr_assert_eq(fileio_read_all(pa, 1 << 26, &da, &la), 0);
-        cr_assert_eq(fileio_read_all(pb, 1 << 26, &db, &lb), 0);
-        cr_assert(la == lb && !memcmp(da, db, la), "%s differs after resume", files[i]);
-        free(da);
-        free(db);
-    }
+    assert_same_run_files(a, b);
     tftrain_free(ta);
     tftrain_free(tb);
     rm_tree(a);
@@ -207,14 +196,6 @@ Test(train, hostile_transformer_checkpoints_are_refused_by_name) {
 
 // ---- the command ------------------------------------------------------------------------------
 
-static char *slurp(const char *dir, const char *file) {
-    char p[160];
-    snprintf(p, sizeof p, "%s/%s", dir, file);
-    char *s = read_text(p);
-    cr_assert_not_null(s, "%s missing", p);
-    return s;
-}
-
 Test(train, cli_train_inspect_hooks_eval_end_to_end) {
     char d[64], run[100], args[512];
     make_tmpdir(d, sizeof d);
@@ -223,28 +204,28 @@ Test(train, cli_train_inspect_hooks_eval_end_to_end) {
              "train transformer --data repeat --vocab 12 --layers 1 --d-model 16 --heads 2 "
              "--n-ctx 12 --batch 4 --steps 12 --eval-every 4 --out %s",
              run);
-    cr_assert_eq(run_cli(args, d), 0, "train failed: %s", slurp(d, "err.txt"));
-    char *csv = slurp(run, "metrics.csv");
+    cr_assert_eq(run_cli(args, d), 0, "train failed: %s", read_in(d, "err.txt"));
+    char *csv = read_in(run, "metrics.csv");
     cr_assert(!strncmp(csv, "step,lr,train_loss,grad_norm,val_loss,loss_first_half,loss_repeat_half\n", 70),
               "%s", csv);
     int rows = 0;
     for (char *p = csv; *p; p++) rows += *p == '\n';
     cr_assert_eq(rows, 4, "header + 3 evaluations expected:\n%s", csv);
     free(csv);
-    char *cfg = slurp(run, "config.json");
+    char *cfg = read_in(run, "config.json");
     cr_assert(strstr(cfg, "\"d_model\": 16") && strstr(cfg, "\"normalization_type\": \"LN\""), "%s", cfg);
     free(cfg);
 
     snprintf(args, sizeof args, "inspect %s", run);
     cr_assert_eq(run_cli(args, d), 0);
-    char *out = slurp(d, "out.txt");
+    char *out = read_in(d, "out.txt");
     cr_assert(strstr(out, "blocks.0.attn.W_Q") && strstr(out, "[2,16,8]") &&
               strstr(out, "training step: 12"), "%s", out);
     free(out);
 
     snprintf(args, sizeof args, "hooks %s --batch 3", run);
     cr_assert_eq(run_cli(args, d), 0);
-    out = slurp(d, "out.txt");
+    out = read_in(d, "out.txt");
     cr_assert(strstr(out, "blocks.0.attn.hook_pattern") && strstr(out, "[3, 2, 12, 12]"), "%s", out);
     free(out);
 
@@ -255,8 +236,8 @@ Test(train, cli_train_inspect_hooks_eval_end_to_end) {
     for (int i = 0; i < 20; i++) tok[i] = (i * 7) % 11;
     cr_assert_eq(npy_save_i64(npy, tok, 2, shape), 0);
     snprintf(args, sizeof args, "eval %s --tokens %s --logits %s/logits.npy", run, npy, d);
-    cr_assert_eq(run_cli(args, d), 0, "%s", slurp(d, "err.txt"));
-    out = slurp(d, "out.txt");
+    cr_assert_eq(run_cli(args, d), 0, "%s", read_in(d, "err.txt"));
+    out = read_in(d, "out.txt");
     double loss = 0;
     cr_assert(sscanf(out, "loss %lf", &loss) == 1 && loss > 0 && loss < 10, "%s", out);
     free(out);
@@ -272,7 +253,7 @@ Test(train, cli_train_inspect_hooks_eval_end_to_end) {
     cr_assert_eq(npy_save_i64(npy, tok, 2, shape), 0);
     snprintf(args, sizeof args, "eval %s --tokens %s", run, npy);
     cr_assert_eq(run_cli(args, d), 1);
-    char *err = slurp(d, "err.txt");
+    char *err = read_in(d, "err.txt");
     cr_assert(strstr(err, "mechlab: ") && strstr(err, "outside the vocabulary"), "%s", err);
     free(err);
 
@@ -284,7 +265,7 @@ Test(train, cli_train_inspect_hooks_eval_end_to_end) {
     cr_assert_eq(system(cmd), 0);
     snprintf(args, sizeof args, "inspect %s", cut);
     cr_assert_eq(run_cli(args, d), 1);
-    err = slurp(d, "err.txt");
+    err = read_in(d, "err.txt");
     cr_assert(strstr(err, "mechlab: ") && strstr(err, "cut.safetensors"), "%s", err);
     free(err);
 

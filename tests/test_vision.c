@@ -11,46 +11,38 @@
 
 TestSuite(vision);
 
-static char *slurp(const char *dir, const char *file) {
-    char p[200];
-    snprintf(p, sizeof p, "%s/%s", dir, file);
-    char *s = read_text(p);
-    cr_assert_not_null(s, "%s missing", p);
-    return s;
-}
-
 Test(vision, run_curves_tiny) {
     char d[64], args[400];
     make_tmpdir(d, sizeof d);
     snprintf(args, sizeof args,
              "run curves --steps 40 --n-train 512 --fv-steps 4 --top 1 --out %s/c", d);
-    cr_assert_eq(run_cli(args, d), 0, "%s", slurp(d, "err.txt"));
+    cr_assert_eq(run_cli(args, d), 0, "%s", read_in(d, "err.txt"));
     char run[100];
     snprintf(run, sizeof run, "%s/c", d);
-    char *sum = slurp(run, "summary.json");
+    char *sum = read_in(run, "summary.json");
     cr_assert(strstr(sum, "\"experiment\": \"curves\"") && strstr(sum, "layer0_share_clear") &&
               strstr(sum, "layer3_share_match") && strstr(sum, "\"checks\""), "%s", sum);
     free(sum);
-    char *html = slurp(run, "report.html");
+    char *html = read_in(run, "report.html");
     cr_assert(strstr(html, "data:image/png;base64,") && strstr(html, "<svg") &&
               strstr(html, "First-layer filters"), "report incomplete");
     free(html);
     const char *files[] = {"filters_layer0.png", "featviz_layer0.png", "featviz_layer3.png",
                            "tuning_layer0.svg", "osi_layer3.svg", "model.safetensors"};
-    for (int i = 0; i < 6; i++) free(slurp(run, files[i]));
-    char *out = slurp(d, "out.txt");
+    for (int i = 0; i < 6; i++) free(read_in(run, files[i]));
+    char *out = read_in(d, "out.txt");
     cr_assert(strstr(out, "share of first-layer units"), "%s", out);
     free(out);
     cr_assert_eq(run_cli("run curves --data squares", d), 2);
     // mechlab featviz on the trained model
     snprintf(args, sizeof args, "featviz %s --point layers.0.hook_out --channels 1,3 --unit "
              "--steps 8 --seeds 2 --out %s/fv.png", run, d);
-    cr_assert_eq(run_cli(args, d), 0, "%s", slurp(d, "err.txt"));
-    out = slurp(d, "out.txt");
+    cr_assert_eq(run_cli(args, d), 0, "%s", read_in(d, "err.txt"));
+    out = read_in(d, "out.txt");
     cr_assert(strstr(out, "layers.0.hook_out channel 1: activation") &&
               strstr(out, "channel 3: activation"), "%s", out);
     free(out);
-    free(slurp(d, "fv.png"));
+    free(read_in(d, "fv.png"));
     snprintf(args, sizeof args, "featviz %s --point layers.0.hook_out --channels 8 --out %s/x.png",
              run, d);
     cr_assert_eq(run_cli(args, d), 2);
@@ -102,10 +94,10 @@ Test(vision, run_fashion_tiny_and_missing_data) {
     snprintf(args, sizeof args,
              "run fashion --data-dir %s --arch conv3x3:4,relu,maxpool2,conv3x3:4,relu,maxpool2,"
              "linear:10 --epochs 1 --fv-steps 4 --ig-images 2 --probe-n 60 --out %s/f", d, d);
-    cr_assert_eq(run_cli(args, d), 0, "%s", slurp(d, "err.txt"));
+    cr_assert_eq(run_cli(args, d), 0, "%s", read_in(d, "err.txt"));
     char run[100];
     snprintf(run, sizeof run, "%s/f", d);
-    char *sum = slurp(run, "summary.json");
+    char *sum = read_in(run, "summary.json");
     cr_assert(strstr(sum, "\"experiment\": \"fashion\"") && strstr(sum, "\"confusion\": [[") &&
               strstr(sum, "\"probes\": [{\"point\": \"hook_in\"") &&
               strstr(sum, "ig_worst_completeness_error"), "%s", sum);
@@ -113,11 +105,11 @@ Test(vision, run_fashion_tiny_and_missing_data) {
     const char *files[] = {"report.html", "confusion.svg", "featviz_last_conv.png", "ig_0.png",
                            "ig_1.png", "probes.svg", "learning_curve.svg",
                            "featviz_last_conv_unit.png"};
-    for (int i = 0; i < 8; i++) free(slurp(run, files[i]));
+    for (int i = 0; i < 8; i++) free(read_in(run, files[i]));
     // no data: exit 1, with the way to get it
     snprintf(args, sizeof args, "run fashion --data-dir %s/none --out %s/g", d, d);
     cr_assert_eq(run_cli(args, d), 1);
-    char *err = slurp(d, "err.txt");
+    char *err = read_in(d, "err.txt");
     cr_assert(strstr(err, "mechlab: ") && strstr(err, "apt-get install dataset-fashion-mnist"),
               "%s", err);
     free(err);
